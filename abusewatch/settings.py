@@ -1,0 +1,320 @@
+"""AbuseWatch settings: one module, read from the environment.
+
+With no environment at all this gives the embedded single-machine setup: SQLite under `var/`,
+and (when `REDIS_URL` is unset) an in-process channel layer with Celery running tasks eagerly.
+`bin/run` starts an embedded Redis server and sets `REDIS_URL` for every process it starts, so
+the full system crosses processes without any installed service. In production set
+`DATABASE_URL` (PostgreSQL) and `REDIS_URL`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from abusewatch.embedded import redis_py_url
+from abusewatch.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+# Lets `ModelAdmin[Site]` and friends be written at run time as the type checker wants them.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("ABUSEWATCH_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", default=False)
+
+SECRET_KEY = env_secret("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off")
+    # Development only: a fixed key keeps sessions valid across restarts of `bin/run`.
+    SECRET_KEY = "dev-only-insecure-key-never-used-with-debug-off-0123456789abcdef"  # noqa: S105
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "cameras",
+    "detection",
+    "reviews",
+    "reports",
+    "abusewatch.operations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "abusewatch.urls"
+WSGI_APPLICATION = "abusewatch.wsgi.application"
+ASGI_APPLICATION = "abusewatch.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "abusewatch.context_processors.role",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'abusewatch.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Web, ingestion and Celery processes share the SQLite file: wait for locks instead of
+    # failing at once, and take the write lock at BEGIN so two writers never deadlock.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
+LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# Without collectstatic in development, WhiteNoise serves straight from the app folders.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+# Footage is never served from a public URL: every file goes through a view that checks the
+# user's role and writes an audit event.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media-not-public/"
+# Largest clip an edge device may push in one request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+EDGE_UPLOAD_MAX_BYTES = env_int("EDGE_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
+
+# --- Redis: Celery broker and channel layer --------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": redis_py_url(REDIS_URL),
+                        # channels_redis waits for messages with a 5-s BZPOPMIN; redis-py 8
+                        # reads with a 5-s socket timeout by default, so an idle websocket
+                        # raced it and its consumer died. Read longer than the wait.
+                        "socket_timeout": env_float("CHANNELS_REDIS_SOCKET_TIMEOUT", 30.0),
+                        "socket_connect_timeout": 5.0,
+                    }
+                ],
+                "prefix": env_str("CHANNELS_PREFIX", "asgi"),
+            },
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_TASK_ALWAYS_EAGER = False
+else:
+    # One process, no broker: good for `manage.py shell` and quick experiments only.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_BROKER_URL = "memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# --- Operations: retention, redaction, metrics, notifications (abusewatch/operations) ----------
+# How often retention looks for safe footage past its site's retention_hours.
+RETENTION_SWEEP_MINUTES = env_int("RETENTION_SWEEP_MINUTES", 15)
+# Most bytes MEDIA_ROOT may hold (0 = no quota); past it the oldest safe footage goes first.
+MEDIA_QUOTA_BYTES = env_int("MEDIA_QUOTA_BYTES", 0)
+CELERY_BEAT_SCHEDULE["operations-retention"] = {
+    "task": "operations.retention_sweep",
+    "schedule": RETENTION_SWEEP_MINUTES * 60.0,
+    "options": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Bearer token a Prometheus server sends to /metrics (operators' sessions work too).
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# Longest wait for Celery workers to answer the /healthz ping.
+HEALTHZ_WORKER_TIMEOUT_SECONDS = env_float("HEALTHZ_WORKER_TIMEOUT_SECONDS", 1.0)
+# mqtt://[user:password@]host[:port] (mqtts:// for TLS); unset = no MQTT notifications.
+MQTT_URL = env_secret("MQTT_URL")
+MQTT_TOPIC_PREFIX = env_str("MQTT_TOPIC_PREFIX", "abusewatch")
+# A camera announces at most one case per band in this many seconds (webhooks and MQTT).
+NOTIFY_COOLDOWN_SECONDS = env_int("NOTIFY_COOLDOWN_SECONDS", 300)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
+# Retry n waits base * 2**(n-1) seconds: 10 s, 20 s, 40 s ... with the defaults.
+WEBHOOK_BACKOFF_SECONDS = env_float("WEBHOOK_BACKOFF_SECONDS", 10.0)
+
+# --- Security --------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- API -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "abusewatch.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AbuseWatch API",
+    "DESCRIPTION": "Real-time violence detection for childcare-centre CCTV.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "detection.models.Case.Status",
+        "PoliceReportStatusEnum": "reports.models.PoliceReport.Status",
+        "CameraStatusEnum": "cameras.models.Camera.Status",
+    },
+}
+
+# --- Detection -------------------------------------------------------------------------------
+# The model used until an operator promotes a ModelVersion; shipped in the repository.
+DEFAULT_MODEL_DIR = Path(
+    env_str("DEFAULT_MODEL_DIR", str(BASE_DIR / "ml" / "artifacts" / "default"))
+)
+CASE_PRE_ROLL_SECONDS = env_float("CASE_PRE_ROLL_SECONDS", 2.0)
+CASE_POST_ROLL_SECONDS = env_float("CASE_POST_ROLL_SECONDS", 2.0)
+# Non-safe windows of one camera closer together than this belong to the same case.
+CASE_MERGE_GAP_SECONDS = env_float("CASE_MERGE_GAP_SECONDS", 10.0)
+REVIEW_CLAIM_MINUTES = env_int("REVIEW_CLAIM_MINUTES", 15)
+EVIDENCE_LINK_MINUTES = env_int("EVIDENCE_LINK_MINUTES", 30)
+# Ed25519 key that signs evidence manifests: PEM (PKCS#8) or base64 of the 32 raw bytes, from
+# EVIDENCE_SIGNING_KEY or the file named by EVIDENCE_SIGNING_KEY_FILE. Required with DEBUG off;
+# in development a key is generated once and kept at EVIDENCE_DEV_KEY_PATH.
+EVIDENCE_SIGNING_KEY = env_secret("EVIDENCE_SIGNING_KEY")
+# Decided when settings load: test runners switch DEBUG off later but still want the dev key.
+EVIDENCE_ALLOW_DEV_KEY = DEBUG
+EVIDENCE_DEV_KEY_PATH = Path(
+    env_str("EVIDENCE_DEV_KEY_PATH", str(VAR_DIR / "evidence-signing-dev-key.pem"))
+)
+# Longest wait for a camera source to answer the "test connection" probe.
+CAMERA_PROBE_TIMEOUT_SECONDS = env_float("CAMERA_PROBE_TIMEOUT_SECONDS", 8.0)
+
+# Database triggers refuse UPDATE/DELETE of audit events. Only the test settings turn this off.
+AUDIT_EVENTS_APPEND_ONLY = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- Live pipeline: ingestion, inference, edge uploads ---------------------------------------
+# How often the ingestion process re-reads the camera table (cameras added, enabled, disabled).
+INGEST_POLL_SECONDS = env_float("INGEST_POLL_SECONDS", 5.0)
+# Reconnect backoff of a camera reader: doubles from the first value up to the second.
+INGEST_BACKOFF_INITIAL_SECONDS = env_float("INGEST_BACKOFF_INITIAL_SECONDS", 1.0)
+INGEST_BACKOFF_MAX_SECONDS = env_float("INGEST_BACKOFF_MAX_SECONDS", 30.0)
+# A live source that sends nothing for this long is treated as disconnected.
+INGEST_READ_TIMEOUT_SECONDS = env_float("INGEST_READ_TIMEOUT_SECONDS", 5.0)
+# How often camera health (last frame, measured fps) is written and pushed while online.
+INGEST_STATUS_SECONDS = env_float("INGEST_STATUS_SECONDS", 5.0)
+# Frame rate of a preview that has to be transcoded (non-H.264 sources such as MJPEG).
+PREVIEW_TRANSCODE_FPS = env_float("PREVIEW_TRANSCODE_FPS", 12.0)
+# Windows whose mean frame difference (0-1) is below this skip the model: nothing moves.
+MOTION_GATE_THRESHOLD = env_float("MOTION_GATE_THRESHOLD", 0.002)
+# Most windows one inference task scores in one model call.
+INFERENCE_BATCH_MAX = env_int("INFERENCE_BATCH_MAX", 32)
+# How long decoded analysis frames wait in Redis for the inference worker.
+INFERENCE_FRAMES_TTL_SECONDS = env_int("INFERENCE_FRAMES_TTL_SECONDS", 3600)
+# Redis key prefix of the pipeline's own keys (pending list, frame cache).
+PIPELINE_REDIS_PREFIX = env_str("PIPELINE_REDIS_PREFIX", "abusewatch")
+EDGE_CLIP_MIN_SECONDS = env_float("EDGE_CLIP_MIN_SECONDS", 0.5)
+EDGE_CLIP_MAX_SECONDS = env_float("EDGE_CLIP_MAX_SECONDS", 30.0)
+CELERY_TASK_ROUTES = {"detection.*": {"queue": "inference"}}

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from abusewatch import views
+
+admin.site.site_header = "AbuseWatch operations"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("ops/", views.ops_home, name="ops-home"),
+    path("cases/<int:pk>/", views.case_open, name="case-open"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("sites/", include("cameras.urls")),
+    path("reviews/", include("reviews.urls")),
+    path("reports/", include("reports.urls")),
+    path("api/", include("abusewatch.api_urls")),
+    path("admin/", admin.site.urls),
+    path("", include("abusewatch.operations.urls")),
+]

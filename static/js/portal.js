@@ -1,0 +1,93 @@
+// Live updates for the portal pages: alerts.js re-dispatches every websocket message as an
+// `abusewatch:message` event; rows and badges marked with data-case / data-camera /
+// data-report ids are updated in place. Labels come from #status-labels (translated).
+(function () {
+  "use strict";
+  var labelsNode = document.getElementById("status-labels");
+  var labels = labelsNode ? JSON.parse(labelsNode.textContent) : {};
+
+  function label(kind, value) { return (labels[kind] && labels[kind][value]) || value; }
+  function setBadge(scope, value, kind) {
+    scope.querySelectorAll('[data-field="status"]').forEach(function (badge) {
+      badge.textContent = label(kind, value);
+      badge.className = badge.className.replace(/\bstatus-\S+/g, "").trim() + " status-" + value;
+    });
+    scope.classList.add("flash");
+    setTimeout(function () { scope.classList.remove("flash"); }, 1600);
+  }
+  function text(tag, value) { var el = document.createElement(tag); el.textContent = value; return el; }
+
+  function onCase(message) {
+    var c = message.case;
+    if (!c) return;
+    var rows = document.querySelectorAll('[data-case="' + c.id + '"]');
+    rows.forEach(function (row) { setBadge(row, c.status, "case"); });
+    var queue = document.querySelector('[data-live="queue"] tbody');
+    if (message.type === "case.alert" && !rows.length && queue && c.band === "uncertain") {
+      var empty = queue.querySelector("tr.empty");
+      if (empty) empty.remove();
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-case", c.id);
+      tr.className = "new flash";
+      tr.appendChild(text("td", String(c.id)));
+      tr.appendChild(text("td", Number(c.peak_score).toFixed(2)));
+      tr.appendChild(text("td", c.site_name));
+      tr.appendChild(text("td", c.camera_name));
+      tr.appendChild(text("td", new Date(c.started_at).toLocaleString()));
+      var status = document.createElement("td");
+      var badge = text("span", label("case", c.status));
+      badge.className = "status status-" + c.status;
+      badge.setAttribute("data-field", "status");
+      status.appendChild(badge);
+      tr.appendChild(status);
+      var open = document.createElement("td");
+      var link = text("a", label("action", "open"));
+      link.className = "button";
+      link.href = (document.body.getAttribute("data-review-base") || "/reviews/cases/") + c.id + "/";
+      open.appendChild(link);
+      tr.appendChild(open);
+      queue.insertBefore(tr, queue.firstChild);
+    }
+    var cases = document.querySelector('[data-live="cases"] tbody');
+    if (message.type === "case.alert" && !rows.length && cases) {
+      var row = document.createElement("tr");
+      row.setAttribute("data-case", c.id);
+      row.className = "new flash";
+      row.appendChild(text("td", String(c.id)));
+      row.appendChild(text("td", c.camera_name));
+      row.appendChild(text("td", new Date(c.started_at).toLocaleString()));
+      var band = text("span", label("band", c.band));
+      band.className = "band band-" + c.band;
+      var bandCell = document.createElement("td"); bandCell.appendChild(band); row.appendChild(bandCell);
+      row.appendChild(text("td", Number(c.peak_score).toFixed(2)));
+      var st = text("span", label("case", c.status));
+      st.className = "status status-" + c.status; st.setAttribute("data-field", "status");
+      var stCell = document.createElement("td"); stCell.appendChild(st); row.appendChild(stCell);
+      cases.insertBefore(row, cases.firstChild);
+    }
+  }
+  function onCamera(message) {
+    var cam = message.camera;
+    if (!cam) return;
+    document.querySelectorAll('[data-camera="' + cam.id + '"]').forEach(function (row) {
+      setBadge(row, cam.status, "camera");
+      var detail = row.querySelector('[data-field="detail"]');
+      if (detail) detail.textContent = cam.status_detail || "";
+      var fps = row.querySelector('[data-field="fps"]');
+      if (fps && cam.measured_fps != null) fps.textContent = Number(cam.measured_fps).toFixed(1);
+      var last = row.querySelector('[data-field="last-frame"]');
+      if (last && cam.last_frame_at) last.textContent = new Date(cam.last_frame_at).toLocaleString();
+    });
+  }
+  function onReport(message) {
+    var r = message.report;
+    if (!r) return;
+    document.querySelectorAll('[data-report="' + r.id + '"]').forEach(function (row) { setBadge(row, r.status, "report"); });
+  }
+  document.addEventListener("abusewatch:message", function (event) {
+    var message = event.detail || {};
+    if (message.type === "case.alert" || message.type === "case.status") onCase(message);
+    else if (message.type === "camera.status") onCamera(message);
+    else if (message.type === "report.status") onReport(message);
+  });
+})();
