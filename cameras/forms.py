@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from cameras.models import Camera, Site
+from cameras.services import CAMERA_EDITABLE_FIELDS
+from cameras.sources import SourceError, parse_source_uri
+
+
+class CameraForm(forms.ModelForm[Camera]):
+    """Camera fields with the database's ranges, so a bad value names its field."""
+
+    name = forms.CharField(label=_("Name"), max_length=120)
+    source_uri = forms.CharField(
+        label=_("Source"),
+        max_length=1000,
+        required=False,
+        help_text=_(
+            "rtsp://user:password@host:554/stream or http(s)://host/video; a file path or "
+            "/dev/video0 for operators only. Leave blank for an edge device that pushes clips."
+        ),
+    )
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+    analysis_fps = forms.FloatField(
+        label=_("Analysis frames per second"), min_value=0.1, max_value=60, initial=10.0
+    )
+    window_seconds = forms.FloatField(
+        label=_("Window length (s)"), min_value=0.5, max_value=30, initial=2.0
+    )
+    window_overlap_seconds = forms.FloatField(
+        label=_("Window overlap (s)"), min_value=0, max_value=29.9, initial=0.0
+    )
+    low_threshold = forms.FloatField(
+        label=_("Low threshold"),
+        min_value=0,
+        max_value=1,
+        required=False,
+        help_text=_("Blank: the active model's."),
+    )
+    high_threshold = forms.FloatField(
+        label=_("High threshold"),
+        min_value=0,
+        max_value=1,
+        required=False,
+        help_text=_("Blank: the active model's."),
+    )
+
+    class Meta:
+        model = Camera
+        fields = list(CAMERA_EDITABLE_FIELDS)
+
+    def __init__(self, *args: Any, site: Site, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.site = site
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError(_("Give the camera a name."))
+        clash = Camera.objects.filter(site=self.site, name=name).exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError(_("This site already has a camera with this name."))
+        return name
+
+    def clean_source_uri(self) -> str:
+        uri: str = self.cleaned_data.get("source_uri", "").strip()
+        if uri:
+            try:
+                parse_source_uri(uri)
+            except SourceError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return uri
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        low, high = data.get("low_threshold"), data.get("high_threshold")
+        if low is not None and high is not None and low >= high:
+            self.add_error(
+                "low_threshold", _("The low threshold must be below the high threshold.")
+            )
+        window, overlap = data.get("window_seconds"), data.get("window_overlap_seconds")
+        if window is not None and overlap is not None and overlap >= window:
+            self.add_error(
+                "window_overlap_seconds", _("The overlap must be shorter than the window.")
+            )
+        return data
+
+    def _post_clean(self) -> None:
+        # The service validates the model (with its site) when it saves; don't validate a
+        # half-built instance here.
+        pass
+
+
+class DayForm(forms.Form):
+    day = forms.DateField(
+        label=_("Day"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean_day(self) -> dt.date | None:
+        day: dt.date | None = self.cleaned_data.get("day")
+        if day is not None and not dt.date(2000, 1, 1) <= day <= dt.date(2100, 1, 1):
+            raise forms.ValidationError(_("Choose a day between 2000 and 2100."))
+        return day

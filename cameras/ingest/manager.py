@@ -1,0 +1,135 @@
+"""Keep exactly one reader per enabled camera with a source, as the camera table changes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DatabaseError, connection, connections
+
+from cameras.ingest.reader import (
+    CameraConfig,
+    CameraReader,
+    SessionWindow,
+    StatusReport,
+    redact,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def model_frame_size() -> tuple[int, int]:
+    """(height, width) of the active model's input, so readers resize frames only once."""
+    from django.conf import settings
+
+    from detection.models import ModelVersion
+    from detection.services import read_model_card
+    from ml.preprocess import InputSpec
+
+    version = ModelVersion.objects.filter(is_active=True).only("card").first()
+    card: dict[str, Any] | None = version.card if version is not None else None
+    if not card:
+        try:
+            card = read_model_card(settings.DEFAULT_MODEL_DIR)
+        except Exception:
+            card = {}
+    spec = InputSpec.from_dict(card.get("input_spec", {}))
+    return spec.height, spec.width
+
+
+def _db_safe(callback: Callable[[CameraConfig, Any], Any]) -> Callable[[CameraConfig, Any], None]:
+    """Drop a broken database connection so the reader's next call opens a fresh one."""
+
+    def call(config: CameraConfig, payload: Any) -> None:
+        try:
+            callback(config, payload)
+        except DatabaseError:
+            connection.close()
+            raise
+
+    return call
+
+
+class IngestManager:
+    def __init__(
+        self,
+        *,
+        shard_index: int = 0,
+        shard_count: int = 1,
+        on_window: Callable[[CameraConfig, SessionWindow], Any] | None = None,
+        on_status: Callable[[CameraConfig, StatusReport], Any] | None = None,
+    ) -> None:
+        from cameras.ingest.store import store_status, store_window
+
+        self.shard_index = shard_index
+        self.shard_count = shard_count
+        self.on_window = _db_safe(on_window or store_window)
+        self.on_status = _db_safe(on_status or store_status)
+        self.readers: dict[int, CameraReader] = {}
+
+    def desired(self) -> dict[int, CameraConfig]:
+        from cameras.models import Camera
+
+        height, width = model_frame_size()
+        cameras = Camera.objects.filter(enabled=True).exclude(source_uri="").order_by("pk")
+        return {
+            camera.pk: CameraConfig(
+                camera_id=camera.pk,
+                source_uri=camera.source_uri,
+                analysis_fps=camera.analysis_fps,
+                window_seconds=camera.window_seconds,
+                window_overlap_seconds=camera.window_overlap_seconds,
+                frame_height=height,
+                frame_width=width,
+            )
+            for camera in cameras
+            if camera.pk % self.shard_count == self.shard_index
+        }
+
+    def sync(self) -> None:
+        """Start, restart and stop readers to match the camera table."""
+        from django.conf import settings
+
+        desired = self.desired()
+        for camera_id, reader in list(self.readers.items()):
+            if desired.get(camera_id) != reader.config or not reader.is_alive():
+                reader.stop()
+                del self.readers[camera_id]
+        for camera_id, config in desired.items():
+            if camera_id in self.readers:
+                continue
+            reader = CameraReader(
+                config,
+                on_window=self.on_window,
+                on_status=self.on_status,
+                backoff_initial=settings.INGEST_BACKOFF_INITIAL_SECONDS,
+                backoff_max=settings.INGEST_BACKOFF_MAX_SECONDS,
+                read_timeout=settings.INGEST_READ_TIMEOUT_SECONDS,
+                status_interval=settings.INGEST_STATUS_SECONDS,
+                # Each reader thread has its own database connection: close it on the way out.
+                # `connection.close` itself would bind this (manager) thread's connection now;
+                # `close_all` runs in the reader thread and closes that thread's own.
+                on_exit=connections.close_all,
+            )
+            reader.start()
+            self.readers[camera_id] = reader
+            logger.info("camera %s: reading %s", camera_id, redact(config.source_uri))
+
+    def run(self, stop: threading.Event, *, poll_seconds: float) -> None:
+        while not stop.is_set():
+            try:
+                self.sync()
+            except DatabaseError:
+                logger.exception("could not read the camera table; retrying")
+                connection.close()
+            stop.wait(poll_seconds)
+        self.stop_all()
+
+    def stop_all(self, timeout: float = 10.0) -> None:
+        for reader in self.readers.values():
+            reader.stop()
+        for reader in self.readers.values():
+            reader.join(timeout)
+        self.readers.clear()

@@ -1,0 +1,319 @@
+"""One camera's reader: open the source, decode at the analysis rate, cut windows, reconnect.
+
+A reader is a thread. PyAV decodes and demuxes without holding the GIL, so one process serves
+many cameras; `run_ingest --shard` spreads cameras over processes when one is not enough.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
+from cameras.ingest.segmenter import Segmenter, Window
+from cameras.sources import Source, SourceError, SourceKind, parse_source_uri
+from ml.preprocess import InputSpec, resize_frame
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".webm", ".mjpeg", ".m4v"})
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """What a reader needs from a Camera row; a change of any field restarts the reader."""
+
+    camera_id: int
+    source_uri: str
+    analysis_fps: float
+    window_seconds: float
+    window_overlap_seconds: float
+    frame_height: int
+    frame_width: int
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    status: str  # a Camera.Status value
+    detail: str
+    last_frame_wall: float | None = None
+    measured_fps: float | None = None
+
+
+@dataclass(frozen=True)
+class SessionWindow:
+    """A window closed by a reader, with its place in wall-clock time."""
+
+    window: Window
+    info: StreamInfo
+    wall_start: float
+    wall_end: float
+
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Hide user:password@ of URLs: status details are shown to centre admins and logged."""
+    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+class SourceEnded(Exception):
+    """A live source stopped sending (the server closed, or the read timed out)."""
+
+
+def clips_of(source: Source) -> list[Path]:
+    """The files a file source replays, in name order; a folder is searched recursively."""
+    path = Path(source.uri)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        clips = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+        )
+        if clips:
+            return clips
+        raise SourceError(f"The folder {path} holds no video clips.")
+    raise SourceError(f"{path} does not exist.")
+
+
+def open_container(source: Source, *, clip: Path | None, timeout: float) -> Any:
+    if source.kind == SourceKind.FILE:
+        return av.open(str(clip))
+    if source.kind == SourceKind.RTSP:
+        return av.open(source.uri, options={"rtsp_transport": "tcp"}, timeout=(timeout, timeout))
+    if source.kind == SourceKind.DEVICE:
+        return av.open(source.uri, format="v4l2", timeout=(timeout, timeout))
+    # HTTP: FFmpeg probes MJPEG (multipart), HLS playlists and progressive files by itself.
+    return av.open(source.uri, timeout=(timeout, timeout))
+
+
+class CameraReader(threading.Thread):
+    def __init__(
+        self,
+        config: CameraConfig,
+        *,
+        on_window: Callable[[CameraConfig, SessionWindow], None],
+        on_status: Callable[[CameraConfig, StatusReport], None],
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        read_timeout: float = 5.0,
+        status_interval: float = 5.0,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name=f"camera-{config.camera_id}", daemon=True)
+        self.config = config
+        self.on_window = on_window
+        self.on_status = on_status
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.read_timeout = read_timeout
+        self.status_interval = status_interval
+        self.on_exit = on_exit
+        self.stop_event = threading.Event()
+        self.spec = InputSpec(height=config.frame_height, width=config.frame_width)
+        self._status: str | None = None
+        self._frames_since_report = 0
+        self._last_report = time.monotonic()
+        self._last_frame_wall: float | None = None
+        # Counters the bench and the tests read.
+        self.windows_emitted = 0
+        self.sessions = 0
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> None:
+        backoff = self.backoff_initial
+        try:
+            source = parse_source_uri(self.config.source_uri)
+        except SourceError as error:
+            self._report("error", f"Bad source: {error}")
+            return
+        while not self.stop_event.is_set():
+            delivered = False
+            try:
+                delivered = self._play(source)
+                if self.stop_event.is_set():
+                    break
+                if source.kind != SourceKind.FILE:
+                    raise SourceEnded("the stream ended (camera or server closed it)")
+            except SourceError as error:
+                self._report("error", str(error))
+            except SourceEnded as error:
+                self._report("offline", f"Disconnected: {error}; reconnecting")
+            except av.error.FFmpegError as error:
+                self._report("offline", f"Cannot read {self._where(source)}: {error}")
+            except OSError as error:
+                self._report("offline", f"Cannot read {self._where(source)}: {error}")
+            except Exception as error:
+                logger.exception("camera %s reader failed", self.config.camera_id)
+                self._report("error", f"Reader failed: {type(error).__name__}: {error}")
+            if delivered:
+                backoff = self.backoff_initial
+                if source.kind == SourceKind.FILE:
+                    continue  # a replayed file loops at once, like a camera that never stops
+            if self.stop_event.wait(backoff):
+                break
+            if not delivered:
+                backoff = min(backoff * 2, self.backoff_max)
+        if self._status != "error":
+            self._report("offline", "Ingestion stopped for this camera.")
+        if self.on_exit is not None:
+            self.on_exit()
+
+    @staticmethod
+    def _where(source: Source) -> str:
+        return redact(source.uri)
+
+    def _play(self, source: Source) -> bool:
+        """Play the source once (every clip of a file source); True when frames arrived."""
+        delivered = False
+        clips: list[Path | None] = (
+            list(clips_of(source)) if source.kind == SourceKind.FILE else [None]
+        )
+        for clip in clips:
+            if self.stop_event.is_set():
+                break
+            delivered |= self._session(source, clip)
+        if source.kind == SourceKind.FILE and not delivered:
+            raise SourceError(f"No clip of {source.uri} could be decoded.")
+        return delivered
+
+    def _session(self, source: Source, clip: Path | None) -> bool:
+        self.sessions += 1
+        config = self.config
+        segmenter = Segmenter(length=config.window_seconds, overlap=config.window_overlap_seconds)
+        paced = source.kind == SourceKind.FILE
+        delivered = False
+        try:
+            container = open_container(source, clip=clip, timeout=self.read_timeout)
+        except av.error.FFmpegError as error:
+            if clip is not None:
+                # One bad clip in a demo folder must not stop the others.
+                logger.warning("skipping unreadable clip %s: %s", clip, error)
+                return False
+            raise
+        with container:
+            if not container.streams.video:
+                raise SourceError(f"{self._where(source)} has no video stream.")
+            stream = container.streams.video[0]
+            # One thread per decoder: with dozens of cameras on two cores, frame threads
+            # would only add context switches.
+            stream.thread_type = "SLICE"
+            stream.codec_context.thread_count = 1
+            info = stream_info(stream)
+            time_base = info.time_base
+            origin: float | None = None
+            wall_origin = 0.0
+            mono_origin = 0.0
+            next_tick = 0.0
+            step = 1.0 / config.analysis_fps
+            for packet in self._packets(container, stream):
+                if self.stop_event.is_set():
+                    break
+                if packet.pts is None:
+                    continue
+                seconds_abs = float(packet.pts * time_base)
+                if origin is None:
+                    if not packet.is_keyframe:
+                        continue
+                    origin = seconds_abs
+                    wall_origin = time.time()
+                    mono_origin = time.monotonic()
+                seconds = seconds_abs - origin
+                if paced:
+                    # Replay at the camera's own rate, as a live camera would deliver it.
+                    delay = mono_origin + seconds - time.monotonic()
+                    if delay > 0 and self.stop_event.wait(delay):
+                        break
+                record = PacketRecord(
+                    data=bytes(packet),
+                    pts=int(packet.pts),
+                    dts=int(packet.dts if packet.dts is not None else packet.pts),
+                    duration=int(packet.duration or 0),
+                    keyframe=bool(packet.is_keyframe),
+                    seconds=seconds,
+                )
+                for window in segmenter.add_packet(record):
+                    self._emit(window, info, wall_origin)
+                for frame in packet.decode():
+                    frame_seconds = (
+                        float(frame.pts * time_base) - origin if frame.pts is not None else seconds
+                    )
+                    image = None
+                    if frame_seconds + 1e-6 >= next_tick:
+                        next_tick = max(next_tick + step, frame_seconds - step)
+                        image = self._small(frame)
+                    segmenter.add_frame(frame_seconds, image)
+                    delivered = True
+                    self._frame_arrived(wall_origin + frame_seconds)
+            if not self.stop_event.is_set():
+                for window in segmenter.flush():
+                    self._emit(window, info, wall_origin)
+        return delivered
+
+    def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream marker
+            yield packet
+
+    def _small(self, frame: Any) -> np.ndarray:
+        # Same resize as training (ml.preprocess), so live windows look like training windows.
+        return resize_frame(frame.to_ndarray(format="rgb24"), self.spec)
+
+    def _emit(self, window: Window, info: StreamInfo, wall_origin: float) -> None:
+        if len(window.frames) < 2 or not window.packets:
+            return
+        self.windows_emitted += 1
+        try:
+            self.on_window(
+                self.config,
+                SessionWindow(
+                    window=window,
+                    info=info,
+                    wall_start=wall_origin + window.start,
+                    wall_end=wall_origin + window.end,
+                ),
+            )
+        except Exception:
+            # Storing one window failed (disk full, database gone): keep reading, the next
+            # window may well succeed; the failure is logged with its cause.
+            logger.exception("camera %s: could not store a window", self.config.camera_id)
+
+    def _frame_arrived(self, wall: float) -> None:
+        self._frames_since_report += 1
+        self._last_frame_wall = wall
+        now = time.monotonic()
+        elapsed = now - self._last_report
+        if self._status != "online" or elapsed >= self.status_interval:
+            fps = self._frames_since_report / elapsed if elapsed > 0 and self._status else None
+            self._report("online", "Receiving video.", measured_fps=fps)
+
+    def _report(self, status: str, detail: str, *, measured_fps: float | None = None) -> None:
+        self._status = status
+        self._frames_since_report = 0
+        self._last_report = time.monotonic()
+        report = StatusReport(
+            status=status,
+            detail=redact(detail)[:500],
+            last_frame_wall=self._last_frame_wall,
+            measured_fps=round(measured_fps, 2) if measured_fps is not None else None,
+        )
+        try:
+            self.on_status(self.config, report)
+        except Exception:
+            logger.exception("camera %s: could not store its status", self.config.camera_id)
+
+
+__all__ = ["CameraConfig", "CameraReader", "SessionWindow", "StatusReport"]

@@ -1,0 +1,116 @@
+"""Cut a timestamped stream into analysis windows (pure logic: no I/O, no Django).
+
+A window is [start, start + length). Its original keeps every packet from the last keyframe at
+or before `start` up to `end`, so each stored file decodes on its own without re-encoding: with
+a camera GOP longer than the window, neighbouring originals share a few lead-in packets.
+Windows follow each other every `length - overlap` seconds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cameras.ingest.media import PacketRecord
+
+
+@dataclass
+class Window:
+    start: float
+    end: float
+    packets: list[PacketRecord]
+    frames: list[np.ndarray] = field(default_factory=list)
+    # Every decoded source frame inside the window, not only the analysis ones.
+    source_frames: int = 0
+
+
+class Segmenter:
+    def __init__(self, *, length: float, overlap: float = 0.0, min_fraction: float = 0.5) -> None:
+        if length <= 0 or not 0 <= overlap < length:
+            raise ValueError("a window needs length > 0 and 0 <= overlap < length")
+        self.length = length
+        self.stride = length - overlap
+        # At a stream's end a partial window is kept when it covers this fraction of a window:
+        # looped 1.9-s demo clips and a camera that drops mid-window still give their footage.
+        self.min_fraction = min_fraction
+        self._packets: deque[PacketRecord] = deque()
+        self._frames: deque[tuple[float, np.ndarray]] = deque()
+        self._source_frame_times: deque[float] = deque()
+        self._start: float | None = None
+        self._last_seconds = 0.0
+        self._frame_step = 0.04
+
+    def add_packet(self, packet: PacketRecord) -> list[Window]:
+        """Add a packet (decode order); returns the windows this packet closes."""
+        if self._start is None:
+            if not packet.keyframe:
+                return []  # Nothing before the first keyframe can be decoded or stored.
+            self._start = packet.seconds
+        closed: list[Window] = []
+        # A packet at or past the window's end proves every earlier frame has arrived (no
+        # B-frames reorder across a window on the streams cameras send).
+        while packet.seconds >= self._start + self.length:
+            closed.append(self._cut(self._start + self.length))
+            self._advance()
+        self._packets.append(packet)
+        if packet.seconds > self._last_seconds:
+            if self._last_seconds:
+                self._frame_step = min(1.0, max(0.001, packet.seconds - self._last_seconds))
+            self._last_seconds = packet.seconds
+        return closed
+
+    def add_frame(self, seconds: float, image: np.ndarray | None) -> None:
+        """A decoded frame; `image` is given only for frames kept at the analysis rate."""
+        if self._start is None or seconds < self._start:
+            return
+        self._source_frame_times.append(seconds)
+        if image is not None:
+            self._frames.append((seconds, image))
+
+    def flush(self) -> list[Window]:
+        """The stream ended: keep the partial window if it is long enough, then reset."""
+        windows: list[Window] = []
+        if self._start is not None and self._packets:
+            end = self._last_seconds + self._frame_step
+            if end - self._start >= self.length * self.min_fraction and self._frames:
+                windows.append(self._cut(end))
+        self._packets.clear()
+        self._frames.clear()
+        self._source_frame_times.clear()
+        self._start = None
+        self._last_seconds = 0.0
+        return windows
+
+    def _cut(self, end: float) -> Window:
+        assert self._start is not None
+        start = self._start
+        lead = 0
+        for index, packet in enumerate(self._packets):
+            if packet.seconds > start + 1e-6:
+                break
+            if packet.keyframe:
+                lead = index
+        packets = [p for i, p in enumerate(self._packets) if i >= lead and p.seconds < end]
+        frames = [image for seconds, image in self._frames if start <= seconds < end]
+        count = sum(1 for seconds in self._source_frame_times if start <= seconds < end)
+        return Window(start=start, end=end, packets=packets, frames=frames, source_frames=count)
+
+    def _advance(self) -> None:
+        assert self._start is not None
+        self._start += self.stride
+        start = self._start
+        # Keep packets from the keyframe that the next window's original must start with.
+        keep_from = 0
+        for index, packet in enumerate(self._packets):
+            if packet.seconds > start + 1e-6:
+                break
+            if packet.keyframe:
+                keep_from = index
+        for _ in range(keep_from):
+            self._packets.popleft()
+        while self._frames and self._frames[0][0] < start:
+            self._frames.popleft()
+        while self._source_frame_times and self._source_frame_times[0] < start:
+            self._source_frame_times.popleft()

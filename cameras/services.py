@@ -1,0 +1,163 @@
+"""Writes to sites and cameras. Every write validates with full_clean() and is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from cameras.models import Camera, Site
+from cameras.sources import source_allowed_for
+from reports.services import audit_record
+
+if TYPE_CHECKING:
+    from abusewatch.typing import Actor
+
+CAMERA_EDITABLE_FIELDS = (
+    "name",
+    "source_uri",
+    "enabled",
+    "analysis_fps",
+    "window_seconds",
+    "window_overlap_seconds",
+    "low_threshold",
+    "high_threshold",
+)
+
+
+def _check_source_allowed(*, source_uri: str, actor: Actor) -> None:
+    # actor None is the system itself (demo seed, management commands).
+    is_operator = actor is None or bool(getattr(actor, "is_superuser", False))
+    refusal = source_allowed_for(source_uri, is_operator=is_operator)
+    if refusal is not None:
+        raise ValidationError({"source_uri": [refusal]})
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def camera_create(
+    *, site: Site, actor: Actor, ip_address: str | None = None, **fields: Any
+) -> Camera:
+    unknown = set(fields) - set(CAMERA_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"camera_create got unknown fields: {sorted(unknown)}")
+    _check_source_allowed(source_uri=fields.get("source_uri", ""), actor=actor)
+    camera = Camera(site=site, **fields)
+    camera.full_clean()
+    camera.save()
+    audit_record(
+        actor=actor,
+        action="camera.create",
+        target=camera,
+        ip_address=ip_address,
+        details={"site": site.pk, "name": camera.name},
+    )
+    return camera
+
+
+@transaction.atomic
+def camera_update(
+    *,
+    camera: Camera,
+    actor: Actor,
+    ip_address: str | None = None,
+    **changes: Any,
+) -> Camera:
+    unknown = set(changes) - set(CAMERA_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"camera_update got unknown fields: {sorted(unknown)}")
+    camera = Camera.objects.select_for_update().get(pk=camera.pk)
+    changed = {name: value for name, value in changes.items() if getattr(camera, name) != value}
+    if "source_uri" in changed:
+        _check_source_allowed(source_uri=changed["source_uri"], actor=actor)
+    for name, value in changed.items():
+        setattr(camera, name, value)
+    camera.full_clean()
+    camera.save()
+    if changed:
+        audit_record(
+            actor=actor,
+            action="camera.update",
+            target=camera,
+            ip_address=ip_address,
+            details={"changed": sorted(changed)},
+        )
+    return camera
+
+
+@transaction.atomic
+def camera_delete(*, camera: Camera, actor: Actor, ip_address: str | None = None) -> None:
+    """Disable a camera that has footage or cases (evidence is never dropped); else delete it."""
+    if camera.segments.exists() or camera.cases.exists():
+        camera_update(camera=camera, actor=actor, ip_address=ip_address, enabled=False)
+        return
+    audit_record(
+        actor=actor,
+        action="camera.delete",
+        target=camera,
+        ip_address=ip_address,
+        details={"name": camera.name, "site": camera.site_id},
+    )
+    camera.delete()
+
+
+@transaction.atomic
+def camera_issue_upload_token(
+    *, camera: Camera, actor: Actor, ip_address: str | None = None
+) -> str:
+    """Give the camera a new edge upload token, return it once, and forget all but its hash."""
+    token = secrets.token_urlsafe(32)
+    Camera.objects.filter(pk=camera.pk).update(upload_token_hash=_hash_token(token))
+    camera.upload_token_hash = _hash_token(token)
+    audit_record(
+        actor=actor, action="camera.upload_token.issue", target=camera, ip_address=ip_address
+    )
+    return token
+
+
+def camera_for_upload_token(token: str) -> Camera | None:
+    if not token:
+        return None
+    return (
+        Camera.objects.select_related("site")
+        .filter(upload_token_hash=_hash_token(token), enabled=True)
+        .first()
+    )
+
+
+def camera_set_status(
+    *,
+    camera_id: int,
+    status: str,
+    detail: str = "",
+    last_frame_at: dt.datetime | None = None,
+    measured_fps: float | None = None,
+) -> Camera | None:
+    """Record a camera's health as its reader sees it and push it to the camera's watchers.
+
+    Not audited: it is the ingestion process's heartbeat (every few seconds per camera), not a
+    person's action, and the audit chain records decisions, views and downloads.
+    Returns None when the camera was deleted meanwhile.
+    """
+    from detection.alerts import broadcast_camera_status
+
+    if status not in Camera.Status.values:
+        raise ValueError(f"unknown camera status {status!r}")
+    changes: dict[str, Any] = {"status": status, "status_detail": detail[:500]}
+    if last_frame_at is not None:
+        changes["last_frame_at"] = last_frame_at
+    if measured_fps is not None or status != Camera.Status.ONLINE:
+        changes["measured_fps"] = measured_fps
+    with transaction.atomic():
+        if not Camera.objects.filter(pk=camera_id).update(**changes):
+            return None
+        camera = Camera.objects.get(pk=camera_id)
+        broadcast_camera_status(camera)
+    return camera

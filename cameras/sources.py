@@ -1,0 +1,79 @@
+"""What a camera's source URI may be, checked before anything tries to open it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.utils.translation import gettext
+
+
+class SourceError(ValueError):
+    pass
+
+
+class SourceKind(enum.StrEnum):
+    RTSP = "rtsp"
+    HTTP = "http"
+    FILE = "file"
+    DEVICE = "device"
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: SourceKind
+    uri: str
+
+    @property
+    def is_live(self) -> bool:
+        return self.kind != SourceKind.FILE
+
+
+def parse_source_uri(uri: str) -> Source:
+    uri = uri.strip()
+    if not uri:
+        raise SourceError("The source is empty.")
+    if any(ord(char) < 32 for char in uri):
+        raise SourceError("The source contains control characters.")
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme in {"rtsp", "rtsps"}:
+        if not parts.hostname:
+            raise SourceError("An RTSP source needs a host, as in rtsp://camera.local:554/stream.")
+        return Source(SourceKind.RTSP, uri)
+    if scheme in {"http", "https"}:
+        if not parts.hostname:
+            raise SourceError("An HTTP source needs a host, as in http://camera.local/video.mjpg.")
+        return Source(SourceKind.HTTP, uri)
+    if scheme == "file":
+        return Source(SourceKind.FILE, parts.path)
+    if scheme:
+        raise SourceError(
+            f"Unsupported source type {scheme!r}: "
+            "use rtsp://, http(s)://, a file path or /dev/video*."
+        )
+    if uri.startswith("/dev/video"):
+        return Source(SourceKind.DEVICE, uri)
+    if Path(uri).is_absolute():
+        return Source(SourceKind.FILE, uri)
+    raise SourceError("A file source must be an absolute path.")
+
+
+def source_allowed_for(uri: str, *, is_operator: bool) -> str | None:
+    """Why this user may not point a camera at `uri`, or None when they may.
+
+    A file or device source reads the server's own disk: it could replay another centre's
+    stored footage as one's own camera, or probe which paths exist. Only operators (and the
+    system itself, e.g. the demo seed) may use one; centre admins use network cameras.
+    """
+    if not uri or is_operator:
+        return None
+    try:
+        source = parse_source_uri(uri)
+    except SourceError:
+        return None  # the parser's own error is reported by the caller's validation
+    if source.kind in (SourceKind.FILE, SourceKind.DEVICE):
+        return gettext("Only an operator can use a file or a local device as a camera source.")
+    return None
