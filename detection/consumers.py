@@ -1,0 +1,48 @@
+"""The live-alert websocket: a signed-in user joins the groups their role allows, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from abusewatch.operations.live import websocket_client_closed, websocket_client_opened
+from detection.alerts import groups_for_user
+
+# Close codes in the 4000 range are the application's; browsers show them to alerts.js.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class AlertConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        self.joined: list[str] = []
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        groups = await database_sync_to_async(groups_for_user)(user)
+        if not groups:
+            # Signed in with no role: there is nothing this user may hear.
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined = groups
+        await self.accept()
+        await websocket_client_opened()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "joined", []):
+            await websocket_client_closed()
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # The socket is one-way; a ping lets a client check the connection end to end.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def broadcast(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["message"])

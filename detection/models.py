@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from cameras.models import Camera
+
+
+class Band(models.TextChoices):
+    VIOLENT = "violent", _("Violent")
+    UNCERTAIN = "uncertain", _("Uncertain")
+    SAFE = "safe", _("Safe")
+
+
+class ModelVersion(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    artifact_path = models.CharField(max_length=500)
+    low_threshold = models.FloatField()
+    high_threshold = models.FloatField()
+    metrics = models.JSONField(default=dict, blank=True)
+    card = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints: ClassVar = [
+            # Exactly one model decides at a time; promotion swaps the flag in one transaction.
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(low_threshold__gte=0)
+                & Q(high_threshold__lte=1)
+                & Q(low_threshold__lt=F("high_threshold")),
+                name="model_version_thresholds_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def segment_upload_path(segment: Segment, filename: str) -> str:
+    started = segment.started_at
+    return f"segments/{segment.camera_id}/{started:%Y/%m/%d}/{filename}"
+
+
+class Segment(models.Model):
+    """One analysis window of one camera, with its footage."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for analysis")
+        ANALYSED = "analysed", _("Analysed")
+        SKIPPED = "skipped", _("Skipped: no motion")
+        FAILED = "failed", _("Analysis failed")
+        PURGED = "purged", _("Footage erased by retention")
+
+    class Source(models.TextChoices):
+        INGEST = "ingest", _("Camera stream")
+        EDGE = "edge", _("Pushed by an edge device")
+
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="segments")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.INGEST)
+    # The bitstream as the camera sent it (remuxed, never re-encoded): this is the evidence.
+    original = models.FileField(upload_to=segment_upload_path, max_length=300, blank=True)
+    original_sha256 = models.CharField(max_length=64, blank=True)
+    original_size = models.PositiveBigIntegerField(default=0)
+    # Browser-playable H.264 MP4; may be the original itself when it already is one.
+    preview = models.FileField(upload_to=segment_upload_path, max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    motion_score = models.FloatField(null=True, blank=True)
+    frame_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["camera", "started_at"], name="segment_unique_start"),
+            models.CheckConstraint(
+                condition=Q(ended_at__gt=F("started_at")), name="segment_ends_after_start"
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["camera", "-started_at"], name="segment_camera_time_idx"),
+            models.Index(
+                fields=["created_at"],
+                name="segment_pending_idx",
+                condition=Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.camera} @ {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+class Detection(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="detections")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    score = models.FloatField()
+    band = models.CharField(max_length=10, choices=Band.choices)
+    low_threshold = models.FloatField()
+    high_threshold = models.FloatField()
+    preprocess_ms = models.FloatField(default=0)
+    inference_ms = models.FloatField(default=0)
+    batch_size = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints: ClassVar = [
+            # A redelivered inference task must not score the same window twice.
+            models.UniqueConstraint(
+                fields=["segment", "model_version"], name="one_detection_per_segment_and_model"
+            ),
+            models.CheckConstraint(
+                condition=Q(score__gte=0) & Q(score__lte=1), name="detection_score_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment}: {self.score:.3f} ({self.band})"
+
+
+class Case(models.Model):
+    """Consecutive non-safe windows of one camera, handled as one incident."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        UNDER_REVIEW = "under_review", _("Under review")
+        ESCALATED = "escalated", _("Escalated")
+        DISMISSED = "dismissed", _("Dismissed")
+        REPORTED = "reported", _("Reported to police")
+        CLOSED = "closed", _("Closed")
+
+    # The only moves a case may make; services refuse every other.
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        Status.OPEN: frozenset({Status.UNDER_REVIEW, Status.REPORTED, Status.DISMISSED}),
+        Status.UNDER_REVIEW: frozenset({Status.OPEN, Status.ESCALATED, Status.DISMISSED}),
+        Status.ESCALATED: frozenset({Status.REPORTED}),
+        Status.DISMISSED: frozenset({Status.CLOSED}),
+        Status.REPORTED: frozenset({Status.CLOSED}),
+        Status.CLOSED: frozenset(),
+    }
+
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="cases")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    peak_score = models.FloatField()
+    band = models.CharField(max_length=10, choices=Band.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    segments = models.ManyToManyField(Segment, related_name="cases", blank=True)
+    # An expert's claim locks the case for review until it expires.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="claimed_cases",
+    )
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    # Reviews needed before a decision stands; raised to 3 when two experts disagree.
+    reviews_required = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=F("started_at")), name="case_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(band__in=["violent", "uncertain"]), name="case_band_not_safe"
+            ),
+            models.CheckConstraint(
+                condition=Q(peak_score__gte=0) & Q(peak_score__lte=1), name="case_peak_score_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(reviews_required__gte=1) & Q(reviews_required__lte=5),
+                name="case_reviews_required_range",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["camera", "-ended_at"], name="case_camera_recent_idx"),
+            models.Index(
+                fields=["-peak_score"],
+                name="case_review_queue_idx",
+                condition=Q(status__in=["open", "under_review"], band="uncertain"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case {self.pk} ({self.band}, {self.status})"
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.status]
