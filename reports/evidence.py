@@ -1,0 +1,438 @@
+"""Evidence packages: a signed ZIP of a reported case's footage, findings and audit trail.
+
+Layout of a package:
+    manifest.json      what is in the package: case, site, camera, times (UTC and the site's
+                       zone), detections with model versions, review decisions, and the
+                       SHA-256 and size of every other file
+    manifest.sig       base64 Ed25519 signature over the exact bytes of manifest.json
+    public_key.pem     the key that verifies manifest.sig
+    originals/         the segments as the camera sent them, byte for byte
+    previews/          browser-playable copies
+    working_copies/    re-encoded copies with faces pixelated (derivation in the manifest)
+    audit_trail.json   the audit events about the case, its segments, report and packages
+    summary.html       a readable summary with the score timeline
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+import json
+import zipfile
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from django.db.models import Q
+from django.db.models.fields.files import FieldFile
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from abusewatch.hashing import file_sha256
+from abusewatch.operations.redaction import working_copy_manifest_entry
+from detection.models import Detection, Segment
+from reports.models import AuditEvent, EvidencePackage, PoliceReport
+from reports.services import audit_verify_chain
+from reports.signing import key_fingerprint, public_key_pem, signing_key
+from reviews.timeline import timeline_bars
+
+FORMAT = "abusewatch-evidence/1"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+PUBLIC_KEY = "public_key.pem"
+SIGNED_ENVELOPE = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEY})
+# Every entry carries this time, so the same content always gives the same bytes.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_CHUNK = 1024 * 1024
+
+
+def _utc(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat() if value else None
+
+
+def _local(value: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
+    return value.astimezone(zone).isoformat() if value else None
+
+
+def _chunks(field_file: FieldFile) -> Iterator[bytes]:
+    with field_file.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
+
+
+def _file_name(kind: str, segment: Segment, field_file: FieldFile) -> str:
+    suffix = PurePosixPath(field_file.name or "").suffix.lower() or ".mp4"
+    return f"{kind}/segment-{segment.pk}{suffix}"
+
+
+def _audit_events(report: PoliceReport, segment_ids: list[int]) -> list[AuditEvent]:
+    about = (
+        Q(object_type="detection.Case", object_id=str(report.case_id))
+        | Q(object_type="detection.Segment", object_id__in=[str(pk) for pk in segment_ids])
+        | Q(object_type="reports.PoliceReport", object_id=str(report.pk))
+        | Q(
+            object_type="reports.EvidencePackage",
+            object_id__in=[str(pk) for pk in report.packages.values_list("pk", flat=True)],
+        )
+    )
+    return list(AuditEvent.objects.filter(about).order_by("id"))
+
+
+def _event_json(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "occurred_at": _utc(event.occurred_at),
+        "actor": event.actor_label,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "outcome": event.outcome,
+        "ip_address": event.ip_address,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def _latest_detection(detections: list[Detection], segment: Segment) -> Detection | None:
+    mine = [d for d in detections if d.segment_id == segment.pk]
+    return mine[-1] if mine else None
+
+
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+@dataclass
+class _Builder:
+    archive: zipfile.ZipFile
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self.archive.writestr(self._info(name), data)
+        self.files.append(
+            {"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        )
+
+    def add_field_file(self, name: str, field_file: FieldFile) -> str:
+        digest = hashlib.sha256()
+        size = 0
+        with self.archive.open(self._info(name), "w", force_zip64=True) as target:
+            for chunk in _chunks(field_file):
+                digest.update(chunk)
+                size += len(chunk)
+                target.write(chunk)
+        self.files.append({"path": name, "sha256": digest.hexdigest(), "size": size})
+        return digest.hexdigest()
+
+    def _info(self, name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+        # Video is already compressed; storing keeps the originals' bytes visible as they are.
+        info.compress_type = zipfile.ZIP_STORED
+        return info
+
+
+def build_package(report: PoliceReport, target: io.BufferedIOBase | Any) -> dict[str, Any]:
+    """Write the package of `report` to `target` (a binary file) and return its manifest."""
+    case = report.case
+    camera = case.camera
+    site = camera.site
+    zone = zoneinfo.ZoneInfo(site.timezone)
+    segments = list(case.segments.select_related("camera").order_by("started_at"))
+    detections = list(
+        Detection.objects.filter(segment__in=segments)
+        .select_related("model_version")
+        .order_by("segment__started_at", "created_at")
+    )
+    decisions = list(case.decisions.select_related("expert").order_by("created_at"))
+    events = _audit_events(report, [s.pk for s in segments])
+    key = signing_key()
+    public_pem = public_key_pem(key)
+    generated_at = timezone.now()
+
+    with zipfile.ZipFile(target, "w", allowZip64=True) as archive:
+        builder = _Builder(archive)
+        segment_entries = []
+        for segment in segments:
+            entry: dict[str, Any] = {
+                "id": segment.pk,
+                "started_at_utc": _utc(segment.started_at),
+                "ended_at_utc": _utc(segment.ended_at),
+                "started_at_local": _local(segment.started_at, zone),
+                "ended_at_local": _local(segment.ended_at, zone),
+                "source": segment.source,
+                "original": None,
+                "preview": None,
+                "original_sha256_at_ingest": segment.original_sha256 or None,
+                "detections": [
+                    {
+                        "model_version": d.model_version.name,
+                        "score": d.score,
+                        "band": d.band,
+                        "low_threshold": d.low_threshold,
+                        "high_threshold": d.high_threshold,
+                        "scored_at_utc": _utc(d.created_at),
+                    }
+                    for d in detections
+                    if d.segment_id == segment.pk
+                ],
+            }
+            for kind, field_file in (("original", segment.original), ("preview", segment.preview)):
+                if not field_file:
+                    continue
+                name = _file_name(f"{kind}s", segment, field_file)
+                try:
+                    digest = builder.add_field_file(name, field_file)
+                except FileNotFoundError:
+                    entry[f"{kind}_missing"] = "erased before the package was built"
+                    continue
+                entry[kind] = name
+                if kind == "original" and segment.original_sha256:
+                    entry["original_matches_ingest_hash"] = digest == segment.original_sha256
+            # Working copies (bystanders' faces pixelated), each with how it was derived.
+            entry["working_copies"] = []
+            for copy in segment.working_copies.order_by("pk"):
+                name = f"working_copies/segment-{segment.pk}-{copy.pk}.mp4"
+                try:
+                    builder.add_field_file(name, copy.file)
+                except FileNotFoundError:
+                    continue
+                entry["working_copies"].append({**working_copy_manifest_entry(copy), "path": name})
+            segment_entries.append(entry)
+
+        chain_break = audit_verify_chain()
+        audit = {
+            "chain_intact": chain_break is None,
+            "chain_break": (
+                {"event": chain_break.event_id, "reason": chain_break.reason}
+                if chain_break
+                else None
+            ),
+            "events": [_event_json(event) for event in events],
+        }
+        builder.add_bytes("audit_trail.json", _canonical(audit))
+
+        origin = segments[0].started_at if segments else case.started_at
+        bars = timeline_bars(
+            (
+                (segment.started_at - origin).total_seconds(),
+                (segment.ended_at - origin).total_seconds(),
+                latest.score,
+                latest.band,
+                segment.pk,
+                True,
+            )
+            for segment in segments
+            if (latest := _latest_detection(detections, segment)) is not None
+        )
+        summary = render_to_string(
+            "reports/evidence_summary.html",
+            {
+                "report": report,
+                "case": case,
+                "camera": camera,
+                "site": site,
+                "segments": segment_entries,
+                "decisions": decisions,
+                "events": events,
+                "bars": bars,
+                "generated_at": generated_at,
+                "chain_intact": chain_break is None,
+                "fingerprint": key_fingerprint(public_pem),
+            },
+        )
+        builder.add_bytes("summary.html", summary.encode("utf-8"))
+
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "generated_at_utc": _utc(generated_at),
+            "public_key_fingerprint": key_fingerprint(public_pem),
+            "report": {
+                "id": report.pk,
+                "station": report.station.name,
+                "reason": report.reason,
+                "status": report.status,
+                "sent_at_utc": _utc(report.sent_at),
+                "sent_at_local": _local(report.sent_at, zone),
+            },
+            "case": {
+                "id": case.pk,
+                "status": case.status,
+                "band": case.band,
+                "peak_score": case.peak_score,
+                "started_at_utc": _utc(case.started_at),
+                "ended_at_utc": _utc(case.ended_at),
+                "started_at_local": _local(case.started_at, zone),
+                "ended_at_local": _local(case.ended_at, zone),
+            },
+            "site": {
+                "id": site.pk,
+                "name": site.name,
+                "address": site.address,
+                "region": site.region,
+                "timezone": site.timezone,
+            },
+            "camera": {"id": camera.pk, "name": camera.name},
+            "model_versions": sorted({d.model_version.name for d in detections}),
+            "segments": segment_entries,
+            "review_decisions": [
+                {
+                    "expert": d.expert.get_username(),
+                    "verdict": d.verdict,
+                    "category": d.category,
+                    "span_start_seconds": d.span_start_seconds,
+                    "span_end_seconds": d.span_end_seconds,
+                    "notes": d.notes,
+                    "outcome": d.outcome,
+                    "decided_at_utc": _utc(d.created_at),
+                }
+                for d in decisions
+            ],
+            "audit_events": len(events),
+            "files": builder.files,
+        }
+        manifest_bytes = _canonical(manifest)
+        signature = base64.b64encode(key.sign(manifest_bytes))
+        for name, data in (
+            (MANIFEST, manifest_bytes),
+            (SIGNATURE, signature + b"\n"),
+            (PUBLIC_KEY, public_pem),
+        ):
+            archive.writestr(builder._info(name), data)
+    return manifest
+
+
+@dataclass
+class Verification:
+    problems: list[str] = field(default_factory=list)
+    checked_files: int = 0
+    manifest: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _sha256_of_member(archive: zipfile.ZipFile, name: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with archive.open(name) as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def verify_package(path: Path, *, trusted_public_pem: bytes | None = None) -> Verification:
+    """Check a package: signature over the manifest, then every file against the manifest."""
+    result = Verification()
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        result.problems.append(f"not a readable ZIP file: {exc}")
+        return result
+    with archive:
+        names = archive.namelist()
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        for name in duplicates:
+            result.problems.append(f"{name}: appears more than once in the archive")
+        try:
+            bad_member = archive.testzip()
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            result.problems.append(f"archive structure is damaged: {exc}")
+            bad_member = None
+        except Exception as exc:  # zlib and struct errors from a mangled archive
+            result.problems.append(f"archive structure is damaged: {exc!r}")
+            bad_member = None
+        if bad_member is not None:
+            result.problems.append(f"{bad_member}: CRC check failed (content changed)")
+        missing_envelope = [n for n in (MANIFEST, SIGNATURE, PUBLIC_KEY) if n not in names]
+        for name in missing_envelope:
+            result.problems.append(f"{name}: missing")
+        if missing_envelope:
+            return result
+        try:
+            manifest_bytes = archive.read(MANIFEST)
+            signature = base64.b64decode(archive.read(SIGNATURE).strip(), validate=True)
+            public_pem = archive.read(PUBLIC_KEY)
+        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            result.problems.append(f"cannot read the signed manifest: {exc}")
+            return result
+        try:
+            public_key = serialization.load_pem_public_key(public_pem)
+        except ValueError as exc:
+            result.problems.append(f"{PUBLIC_KEY}: not a public key ({exc})")
+            return result
+        if not isinstance(public_key, Ed25519PublicKey):
+            result.problems.append(f"{PUBLIC_KEY}: not an Ed25519 key")
+            return result
+        try:
+            public_key.verify(signature, manifest_bytes)
+        except InvalidSignature:
+            result.problems.append(
+                f"{SIGNATURE}: the signature does not match {MANIFEST} "
+                "(the manifest or its signature was changed)"
+            )
+        if trusted_public_pem is not None and public_pem.strip() != trusted_public_pem.strip():
+            result.problems.append(
+                f"{PUBLIC_KEY}: signed by {key_fingerprint(public_pem)}, not by the trusted key "
+                f"{key_fingerprint(trusted_public_pem)}"
+            )
+        try:
+            manifest = json.loads(manifest_bytes)
+            listed = {entry["path"]: entry for entry in manifest["files"]}
+        except (ValueError, KeyError, TypeError) as exc:
+            result.problems.append(f"{MANIFEST}: not a valid manifest ({exc})")
+            return result
+        result.manifest = manifest
+        present = set(names) - SIGNED_ENVELOPE
+        for name in sorted(set(listed) - present):
+            result.problems.append(f"{name}: listed in the manifest but missing")
+        for name in sorted(present - set(listed)):
+            result.problems.append(f"{name}: extra file not listed in the manifest")
+        for name in sorted(set(listed) & present):
+            entry = listed[name]
+            try:
+                digest, size = _sha256_of_member(archive, name)
+            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                result.problems.append(f"{name}: cannot be read ({exc})")
+                continue
+            except Exception as exc:  # zlib errors from a mangled entry
+                result.problems.append(f"{name}: cannot be read ({exc!r})")
+                continue
+            result.checked_files += 1
+            if size != entry.get("size"):
+                result.problems.append(
+                    f"{name}: size {size} bytes, manifest says {entry.get('size')}"
+                )
+            if digest != entry.get("sha256"):
+                result.problems.append(
+                    f"{name}: SHA-256 {digest} does not match the manifest's {entry.get('sha256')}"
+                )
+    return result
+
+
+def issued_package_problems(path: Path, manifest: dict[str, Any] | None) -> list[str]:
+    """Compare the whole file with what this server issued for the report it names.
+
+    The signature covers the content; this also catches a byte changed in the ZIP's own
+    structure (headers, comment) that leaves every file's content intact.
+    """
+    digest = file_sha256(path)
+    if EvidencePackage.objects.filter(sha256=digest).exists():
+        return []
+    report_id = (manifest or {}).get("report", {}).get("id")
+    issued = EvidencePackage.objects.filter(report_id=report_id) if report_id else None
+    if issued is not None and issued.exists():
+        return [
+            f"the package file (SHA-256 {digest}) is not byte-identical to any package issued "
+            f"for report {report_id}"
+        ]
+    return [f"no package with SHA-256 {digest} was issued by this server"]

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from reports.evidence import issued_package_problems, verify_package
+from reports.signing import public_key_pem, signing_key
+
+
+class Command(BaseCommand):
+    help = (
+        "Check an evidence package: the manifest's Ed25519 signature, every file's SHA-256 and "
+        "size, no missing or extra files, and (unless --offline) that the file is byte for byte "
+        "a package this server issued. Exits 1 and lists every difference when anything changed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("package", type=Path)
+        parser.add_argument(
+            "--public-key",
+            type=Path,
+            help="PEM file of the key the package must be signed with "
+            "(default: this server's evidence key, when it has one)",
+        )
+        parser.add_argument(
+            "--offline",
+            action="store_true",
+            help="Check the package on its own, without this server's records or key.",
+        )
+
+    def handle(self, *args: Any, package: Path, **options: Any) -> None:
+        if not package.is_file():
+            raise CommandError(f"{package} is not a file")
+        trusted: bytes | None = None
+        if options["public_key"]:
+            trusted = options["public_key"].read_bytes()
+        elif not options["offline"]:
+            try:
+                trusted = public_key_pem(signing_key())
+            except ImproperlyConfigured:
+                trusted = None
+        result = verify_package(package, trusted_public_pem=trusted)
+        problems = list(result.problems)
+        if not options["offline"]:
+            problems += issued_package_problems(package, result.manifest)
+        if problems:
+            for problem in problems:
+                self.stderr.write(f"DIFFERS: {problem}")
+            raise CommandError(f"{package} FAILED verification ({len(problems)} problem(s))")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{package}: OK — signature valid, {result.checked_files} files match the manifest"
+            )
+        )

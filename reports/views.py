@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from abusewatch.roles import Role, role_of
+from reports.forms import ReportStatusForm
+from reports.links import evidence_link, read_evidence_token
+from reports.models import PoliceReport
+from reports.selectors import packages_visible_to, reports_visible_to
+from reports.services import (
+    audit_record,
+    client_ip,
+    evidence_package_create,
+    police_report_update,
+)
+
+POLICE_ROLES = (Role.LIAISON, Role.OPERATOR)
+
+
+def _report_or_404(request: HttpRequest, pk: int, action: str) -> PoliceReport:
+    report = reports_visible_to(request.user).filter(pk=pk).first()
+    if report is None:
+        audit_record(
+            actor=request.user,
+            action=action,
+            ip_address=client_ip(request),
+            outcome="denied",
+            details={"report": pk},
+        )
+        raise Http404("No such report.")
+    return report
+
+
+@require_GET
+@login_required
+def report_list(request: HttpRequest) -> HttpResponse:
+    if role_of(request.user) not in POLICE_ROLES:
+        audit_record(
+            actor=request.user,
+            action="report.list",
+            ip_address=client_ip(request),
+            outcome="denied",
+        )
+        return render(request, "no_role.html", status=403)
+    reports = reports_visible_to(request.user).select_related("case__camera__site")[:200]
+    return render(request, "reports/report_list.html", {"reports": reports})
+
+
+def _render_detail(
+    request: HttpRequest,
+    report: PoliceReport,
+    form: ReportStatusForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    now = timezone.now()
+    packages = [
+        {
+            "package": package,
+            "expired": package.expires_at <= now,
+            "url": evidence_link(package, request.user) if package.expires_at > now else None,
+        }
+        for package in packages_visible_to(request.user).filter(report=report)[:10]
+    ]
+    case = report.case
+    return render(
+        request,
+        "reports/report_detail.html",
+        {
+            "report": report,
+            "case": case,
+            "segments": case.segments.order_by("started_at"),
+            "decisions": case.decisions.select_related("expert"),
+            "packages": packages,
+            "form": form or ReportStatusForm(report=report),
+        },
+        status=status,
+    )
+
+
+@require_GET
+@login_required
+def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    report = _report_or_404(request, pk, "report.view")
+    audit_record(
+        actor=request.user, action="report.view", target=report, ip_address=client_ip(request)
+    )
+    return _render_detail(request, report)
+
+
+@require_POST
+@login_required
+def report_status(request: HttpRequest, pk: int) -> HttpResponse:
+    report = _report_or_404(request, pk, "police_report.status")
+    form = ReportStatusForm(request.POST, report=report)
+    if not form.is_valid():
+        return _render_detail(request, report, form, status=400)
+    try:
+        police_report_update(
+            report=report,
+            to=form.cleaned_data["status"],
+            note=form.cleaned_data["note"],
+            actor=request.user,
+            ip_address=client_ip(request),
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc.messages)
+        return _render_detail(request, report, form, status=400)
+    messages.success(request, _("The report's status is updated."))
+    return redirect("report-detail", pk=report.pk)
+
+
+@require_POST
+@login_required
+def report_evidence_create(request: HttpRequest, pk: int) -> HttpResponse:
+    report = _report_or_404(request, pk, "evidence_package.create")
+    evidence_package_create(report=report, actor=request.user, ip_address=client_ip(request))
+    messages.success(
+        request, _("The evidence package is ready. Its link is yours alone and expires.")
+    )
+    return redirect("report-detail", pk=report.pk)
+
+
+@require_GET
+@login_required
+def evidence_download(request: HttpRequest, token: str) -> FileResponse:
+    claim = read_evidence_token(token)
+    package = None
+    reason = "bad or expired link"
+    if claim is not None:
+        if claim.user != request.user.pk:
+            reason = "link issued to another user"
+        else:
+            package = packages_visible_to(request.user).filter(pk=claim.package).first()
+            if package is None:
+                reason = "package not visible to this user"
+            elif package.expires_at <= timezone.now():
+                reason = "package expired"
+                package = None
+    if package is None:
+        audit_record(
+            actor=request.user,
+            action="evidence_package.download",
+            ip_address=client_ip(request),
+            outcome="denied",
+            details={"reason": reason, "package": claim.package if claim else None},
+        )
+        raise Http404("This link is not valid for you, or it has expired.")
+    try:
+        handle = package.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The package file is gone.") from None
+    audit_record(
+        actor=request.user,
+        action="evidence_package.download",
+        target=package,
+        ip_address=client_ip(request),
+        details={"report": package.report_id, "sha256": package.sha256},
+    )
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=f"evidence-report-{package.report_id}-{package.pk}.zip",
+        content_type="application/zip",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
