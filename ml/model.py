@@ -1,0 +1,98 @@
+"""The CNN + bidirectional LSTM classifier, sized for a few hundred clips and 2 CPU cores."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import keras
+from keras import layers
+
+from ml.preprocess import InputSpec
+
+# Keras' default BatchNorm momentum (0.99) needs thousands of steps before its moving averages
+# are usable; with a few hundred steps per fit evaluation outputs stayed constant.
+BN_MOMENTUM = 0.9
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    widths: tuple[int, ...] = (16, 32, 48, 64)
+    lstm_units: int = 32
+    dropout: float = 0.3
+    weight_decay: float = 1e-4
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if "widths" in known:
+            known["widths"] = tuple(known["widths"])
+        return cls(**known)
+
+
+def _frame_encoder(spec: InputSpec, config: ModelConfig) -> keras.Model:
+    """Per-frame CNN: a strided stem, then depthwise-separable strided blocks, then pooling."""
+    regulariser = keras.regularizers.L2(config.weight_decay)
+    inputs = keras.Input(shape=(spec.height, spec.width, spec.channels))
+    x = layers.Conv2D(
+        config.widths[0],
+        3,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        kernel_regularizer=regulariser,
+    )(inputs)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+    x = layers.ReLU()(x)
+    for width in config.widths[1:]:
+        x = layers.SeparableConv2D(
+            width,
+            3,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            depthwise_regularizer=regulariser,
+            pointwise_regularizer=regulariser,
+        )(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = layers.ReLU()(x)
+    # Max pooling keeps a small region of violent motion from being averaged away by a large
+    # static scene; average pooling keeps the overall activity level.
+    pooled = layers.Concatenate()(
+        [layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)]
+    )
+    return keras.Model(inputs, pooled, name="frame_encoder")
+
+
+def build_model(
+    spec: InputSpec, config: ModelConfig | None = None, name: str = "cnn_bilstm"
+) -> keras.Model:
+    """Frame CNN applied to every time step, a BiLSTM over the sequence, a sigmoid head."""
+    config = config or ModelConfig()
+    inputs = keras.Input(shape=spec.shape, name="window")
+    features = layers.TimeDistributed(_frame_encoder(spec, config), name="per_frame_cnn")(inputs)
+    features = layers.Dropout(config.dropout)(features)
+    sequence = layers.Bidirectional(
+        layers.LSTM(
+            config.lstm_units, kernel_regularizer=keras.regularizers.L2(config.weight_decay)
+        ),
+        name="bilstm",
+    )(features)
+    sequence = layers.Dropout(config.dropout)(sequence)
+    output = layers.Dense(1, activation="sigmoid", name="violence")(sequence)
+    return keras.Model(inputs, output, name=name)
+
+
+def average_models(spec: InputSpec, members: list[keras.Model]) -> keras.Model:
+    """One Keras model whose score is the mean of its members' scores (a seed ensemble).
+
+    Saved and loaded as a single file, so the runtime needs no notion of ensembles.
+    """
+    if len(members) == 1:
+        return members[0]
+    inputs = keras.Input(shape=spec.shape, name="window")
+    outputs = layers.Average(name="ensemble_mean")([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name=f"cnn_bilstm_x{len(members)}")

@@ -1,0 +1,132 @@
+"""Runtime API for the workers: load a model version once, score batches of windows."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.preprocess import InputSpec, preprocess_window
+
+__all__ = ["InputSpec", "Thresholds", "ViolenceDetector", "default_model_dir"]
+
+MODEL_FILE = "model.keras"
+CARD_FILE = "model_card.json"
+
+
+def default_model_dir() -> Path:
+    """The shipped default model version."""
+    return Path(__file__).resolve().parent / "artifacts" / "default"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Score bands: below ``low`` calm, ``[low, high)`` uncertain (review), ``>= high`` violent."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low <= self.high <= 1.0:
+            raise ValueError(f"thresholds must satisfy 0 <= low <= high <= 1, got {self}")
+
+    def band(self, score: float) -> str:
+        if score >= self.high:
+            return "violent"
+        if score >= self.low:
+            return "uncertain"
+        return "calm"
+
+
+def make_predict_fn(model: Any, spec: InputSpec) -> Callable[[np.ndarray], np.ndarray]:
+    """A compiled inference function with a fixed input signature (no retracing per batch size).
+
+    ``model.predict`` costs milliseconds of per-call overhead; a traced call does not.
+    """
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *spec.shape), tf.float32)])  # type: ignore[untyped-decorator]
+    def forward(batch: Any) -> Any:
+        return tf.reshape(model(batch, training=False), [-1])
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        if len(batch) == 0:
+            return np.zeros((0,), dtype=np.float32)
+        scores = forward(tf.convert_to_tensor(batch, dtype=tf.float32)).numpy()
+        return np.asarray(scores, dtype=np.float32)
+
+    return predict
+
+
+class ViolenceDetector:
+    """One loaded model version. Safe to share between threads."""
+
+    def __init__(
+        self,
+        model: Any,
+        card: dict[str, Any],
+        *,
+        max_batch: int = 64,
+    ) -> None:
+        self.card: dict[str, Any] = card
+        self.version: str = str(card["version"])
+        self.spec: InputSpec = InputSpec.from_dict(card["input_spec"])
+        bands = card["thresholds"]
+        self.thresholds: Thresholds = Thresholds(low=float(bands["low"]), high=float(bands["high"]))
+        self._model = model
+        self._forward = make_predict_fn(model, self.spec)
+        self._max_batch = max_batch
+        # Serialises calls into TensorFlow: the graph already uses every core, so concurrent
+        # calls gain nothing and would only contend for them.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, artifact_dir: str | os.PathLike[str]) -> ViolenceDetector:
+        """Read ``model.keras`` and ``model_card.json`` from an artifact folder."""
+        folder = Path(artifact_dir)
+        card_path = folder / CARD_FILE
+        model_path = folder / MODEL_FILE
+        if not card_path.is_file() or not model_path.is_file():
+            raise FileNotFoundError(f"{folder} lacks {CARD_FILE} or {MODEL_FILE}")
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        import keras
+
+        model = keras.saving.load_model(model_path, compile=False)
+        return cls(model, card)
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """Decoded RGB uint8 frames of one window (any size, >= 2) -> one model input."""
+        return preprocess_window(frames, self.spec)
+
+    def predict(self, windows: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Preprocessed windows (N, *spec.shape) -> float32 scores in [0, 1], shape (N,)."""
+        if len(windows) == 0:
+            return np.zeros((0,), dtype=np.float32)
+        batch = np.asarray(windows, dtype=np.float32)
+        if batch.shape[1:] != self.spec.shape:
+            raise ValueError(
+                f"expected windows of shape (N, {', '.join(map(str, self.spec.shape))}), "
+                f"got {batch.shape}"
+            )
+        parts = []
+        with self._lock:
+            for start in range(0, len(batch), self._max_batch):
+                parts.append(self._forward(batch[start : start + self._max_batch]))
+        scores: np.ndarray = np.clip(np.concatenate(parts), 0.0, 1.0).astype(np.float32)
+        return scores
+
+    def score_frames(self, frames: Sequence[np.ndarray]) -> float:
+        """Preprocess and score one window."""
+        return float(self.predict(self.preprocess(frames)[np.newaxis])[0])
+
+    def score_clip(self, clip_frames: Sequence[np.ndarray] | np.ndarray) -> float:
+        """Score a whole clip decoded at ``spec.fps``: the mean over its overlapping windows."""
+        from ml.preprocess import clip_windows
+
+        return float(self.predict(clip_windows(clip_frames, self.spec)).mean())

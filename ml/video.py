@@ -1,0 +1,81 @@
+"""Video decoding shared by training, evaluation and the live workers."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+class VideoDecodeError(Exception):
+    """A file could not be decoded into at least one video frame."""
+
+
+def decode_frames(
+    path: str | os.PathLike[str],
+    *,
+    fps: float | None = None,
+    max_seconds: float | None = None,
+) -> list[np.ndarray]:
+    """Decode a video file into RGB uint8 frames (H x W x 3).
+
+    With ``fps`` the frames are resampled in time by presentation timestamp: for every tick of
+    the target clock the latest decoded frame is kept, so the output rate does not depend on the
+    source rate (12-30 fps cameras all give the same temporal spacing).
+    Raises VideoDecodeError with the file name on missing, empty, corrupt or non-video input.
+    """
+    file_path = Path(path)
+    if fps is not None and fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if not file_path.is_file():
+        raise VideoDecodeError(f"{file_path}: no such file")
+    if file_path.stat().st_size == 0:
+        raise VideoDecodeError(f"{file_path}: empty file")
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(file_path), mode="r") as container:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{file_path}: no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            time_base = stream.time_base or Fraction(1, 1000)
+            start_seconds: float | None = None
+            next_tick = 0.0
+            fallback_index = 0
+            for frame in container.decode(stream):
+                if frame.pts is not None:
+                    seconds = float(frame.pts * time_base)
+                else:
+                    # Some containers carry no timestamps; assume the nominal rate.
+                    rate = float(stream.average_rate or 25)
+                    seconds = fallback_index / rate
+                fallback_index += 1
+                if start_seconds is None:
+                    start_seconds = seconds
+                elapsed = seconds - start_seconds
+                if max_seconds is not None and elapsed >= max_seconds:
+                    break
+                if fps is None:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    continue
+                if elapsed + 1e-6 < next_tick:
+                    continue
+                image = frame.to_ndarray(format="rgb24")
+                # A slow source repeats its frame for every target tick it covers.
+                while elapsed + 1e-6 >= next_tick:
+                    frames.append(image)
+                    next_tick += 1.0 / fps
+                    if max_seconds is not None and next_tick >= max_seconds:
+                        break
+    except VideoDecodeError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError, IndexError, RuntimeError) as error:
+        if not frames:
+            raise VideoDecodeError(f"{file_path}: cannot decode video ({error})") from error
+        # A truncated tail still leaves the frames decoded so far usable.
+    if not frames:
+        raise VideoDecodeError(f"{file_path}: no decodable video frames")
+    return frames
