@@ -1,0 +1,102 @@
+"""Shared fixtures: a small world with a user of every role and an outsider.
+
+Named users, as in permission tests everywhere in this suite:
+- alice: centre admin of `site_a` (Seoul, station_a)      - bob: centre admin of `site_b` (Busan)
+- erin: expert for every region                            - sam: expert for Seoul only
+- lee: police liaison of station_a                         - pat: police liaison of station_b
+- olga: operator (superuser)                               - charlie: signed in, no role at all
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from cameras.models import Camera, PoliceStation, Site
+from detection.models import Case
+from reports.models import PoliceReport
+from tests import factories
+
+
+@dataclass
+class World:
+    station_a: PoliceStation
+    station_b: PoliceStation
+    site_a: Site
+    site_b: Site
+    camera_a: Camera
+    camera_b: Camera
+    uncertain_case_a: Case
+    uncertain_case_b: Case
+    violent_case_a: Case
+    report_a: PoliceReport
+    alice: User
+    bob: User
+    erin: User
+    sam: User
+    lee: User
+    pat: User
+    olga: User
+    charlie: User
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    station_a = factories.PoliceStationFactory(name="Gangnam", region="Seoul")
+    station_b = factories.PoliceStationFactory(name="Haeundae", region="Busan")
+    site_a = factories.SiteFactory(name="Sunflower", region="Seoul", police_station=station_a)
+    site_b = factories.SiteFactory(name="Maple", region="Busan", police_station=station_b)
+    camera_a = factories.CameraFactory(site=site_a, name="Playroom A")
+    camera_b = factories.CameraFactory(site=site_b, name="Playroom B")
+    alice = factories.UserFactory(username="alice")
+    bob = factories.UserFactory(username="bob")
+    site_a.admins.add(alice)
+    site_b.admins.add(bob)
+    erin = factories.UserFactory(username="erin")
+    factories.ExpertProfileFactory(user=erin, regions=[])
+    sam = factories.UserFactory(username="sam")
+    factories.ExpertProfileFactory(user=sam, regions=["Seoul"])
+    lee = factories.UserFactory(username="lee")
+    pat = factories.UserFactory(username="pat")
+    station_a.liaisons.add(lee)
+    station_b.liaisons.add(pat)
+    olga = factories.UserFactory(username="olga", is_superuser=True, is_staff=True)
+    charlie = factories.UserFactory(username="charlie")
+    violent_case_a = factories.CaseFactory(
+        camera=camera_a, band="violent", peak_score=0.97, status=Case.Status.REPORTED
+    )
+    return World(
+        station_a=station_a,
+        station_b=station_b,
+        site_a=site_a,
+        site_b=site_b,
+        camera_a=camera_a,
+        camera_b=camera_b,
+        uncertain_case_a=factories.CaseFactory(camera=camera_a),
+        uncertain_case_b=factories.CaseFactory(camera=camera_b),
+        violent_case_a=violent_case_a,
+        report_a=factories.PoliceReportFactory(case=violent_case_a, station=station_a),
+        alice=alice,
+        bob=bob,
+        erin=erin,
+        sam=sam,
+        lee=lee,
+        pat=pat,
+        olga=olga,
+        charlie=charlie,
+    )
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def api_as(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client

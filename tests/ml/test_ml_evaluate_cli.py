@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_evaluate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ml.evaluate", "--no-progress", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_evaluate_cli_prints_metrics_json_last(fixture_dir):
+    result = run_evaluate("--data", str(fixture_dir))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in (
+        "accuracy",
+        "roc_auc",
+        "f1",
+        "precision",
+        "recall",
+        "n",
+        "skipped",
+        "confusion_matrix",
+    ):
+        assert key in report
+    assert report["n"] == 8 and report["skipped"] == 0
+    matrix = report["confusion_matrix"]
+    assert matrix["tn"] + matrix["fp"] + matrix["fn"] + matrix["tp"] == 8
+    assert matrix["tp"] + matrix["fn"] == 4
+    assert report["accuracy"] == (matrix["tp"] + matrix["tn"]) / 8
+    for value in ("accuracy", "roc_auc", "f1", "precision", "recall"):
+        assert 0.0 <= report[value] <= 1.0
+    assert len(report["clips"]) == 8
+
+
+def test_evaluate_cli_reports_bad_folder_clearly(tmp_path):
+    result = run_evaluate("--data", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "not a folder" in result.stderr
+    result = run_evaluate("--data", str(tmp_path), "--model", str(tmp_path))
+    assert result.returncode == 2
+    assert "cannot load model" in result.stderr

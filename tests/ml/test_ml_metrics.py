@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+
+from ml.metrics import choose_thresholds, classification_report
+
+
+def test_thresholds_separate_perfectly_separable_scores():
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.9])
+    chosen = choose_thresholds(labels, scores)
+    assert 0.3 < chosen["high"] < 0.6
+    assert chosen["low"] <= chosen["high"]
+    assert classification_report(labels, scores, chosen["high"])["accuracy"] == 1.0
+
+
+def test_high_threshold_reports_to_police_only_when_precise():
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 200)
+    scores = np.clip(rng.normal(0.35 + 0.3 * labels, 0.15), 0, 1)
+    chosen = choose_thresholds(labels, scores, min_precision=0.9)
+    flagged = scores >= chosen["high"]
+    assert float(labels[flagged].mean()) >= 0.9
+    # The lowest such cut: one step lower would be less precise or flag nothing new.
+    assert chosen["precision_at_high"] >= 0.9
+    assert chosen["low"] < chosen["high"]
+
+
+def test_unreachable_precision_falls_back_to_the_most_precise_cut():
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 1])
+    scores = np.linspace(0.1, 0.9, 10)[::-1]  # every fight scores below a calm clip
+    chosen = choose_thresholds(labels, scores, min_precision=0.99)
+    assert "not reached" in chosen["method"]
+    assert 0.0 <= chosen["low"] <= chosen["high"] <= 1.0
+
+
+def test_low_threshold_keeps_the_requested_recall():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 100)
+    scores = np.clip(rng.normal(0.35 + 0.3 * labels, 0.15), 0, 1)
+    chosen = choose_thresholds(labels, scores, min_recall=0.95)
+    recall_at_low = float((scores[labels == 1] >= chosen["low"]).mean())
+    assert recall_at_low >= 0.95
+    assert chosen["low"] < chosen["high"]
+
+
+def test_report_counts_and_metrics():
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([0.2, 0.8, 0.7, 0.4])
+    report = classification_report(labels, scores, 0.5)
+    matrix = report["confusion_matrix"]
+    assert (matrix["tn"], matrix["fp"], matrix["fn"], matrix["tp"]) == (1, 1, 1, 1)
+    assert report["accuracy"] == 0.5 and report["precision"] == 0.5 and report["recall"] == 0.5
+    assert report["roc_auc"] == 0.5
+    assert report["n"] == 4

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from ml.cache import decode_clip
+from ml.preprocess import clip_windows
+from ml.runtime import InputSpec, Thresholds, ViolenceDetector, default_model_dir
+from ml.video import decode_frames
+
+
+@pytest.fixture(scope="module")
+def detector() -> ViolenceDetector:
+    return ViolenceDetector.load(default_model_dir())
+
+
+def test_shipped_model_card_matches_the_loaded_detector(detector):
+    card = json.loads((default_model_dir() / "model_card.json").read_text())
+    assert detector.version == card["version"]
+    assert detector.spec == InputSpec.from_dict(card["input_spec"])
+    assert isinstance(detector.thresholds, Thresholds)
+    assert 0.0 <= detector.thresholds.low <= detector.thresholds.high <= 1.0
+    for key in (
+        "recommended_fps",
+        "window_seconds",
+        "training_data",
+        "cross_validation",
+        "code_version",
+    ):
+        assert key in card
+    assert sum(p.stat().st_size for p in default_model_dir().iterdir()) < 10 * 1024 * 1024
+
+
+def test_predict_handles_empty_single_and_batched_input(detector, fight_clip):
+    assert detector.predict(np.zeros((0, *detector.spec.shape), np.float32)).shape == (0,)
+    assert detector.predict([]).shape == (0,)
+    windows = clip_windows(decode_clip(fight_clip, detector.spec), detector.spec)
+    batch = np.concatenate([windows] * 40)  # more than one internal chunk
+    scores = detector.predict(batch)
+    assert scores.shape == (len(batch),) and scores.dtype == np.float32
+    assert np.all((scores >= 0) & (scores <= 1))
+    np.testing.assert_allclose(scores[: len(windows)], detector.predict(windows), atol=1e-5)
+    np.testing.assert_allclose(detector.predict(list(windows[:1])), scores[:1], atol=1e-5)
+
+
+def test_predict_rejects_wrong_shapes(detector):
+    with pytest.raises(ValueError, match="expected windows of shape"):
+        detector.predict(np.zeros((2, 3, 32, 32, 6), np.float32))
+
+
+def test_score_frames_from_full_size_live_frames(detector, fight_clip):
+    frames = decode_frames(fight_clip, fps=detector.spec.fps)[: detector.spec.window_frames]
+    score = detector.score_frames(frames)
+    assert 0.0 <= score <= 1.0
+    assert score == pytest.approx(
+        float(detector.predict(detector.preprocess(frames)[None])[0]), abs=1e-6
+    )
+
+
+def test_predict_is_thread_safe(detector, fight_clip, calm_clip):
+    windows = np.concatenate(
+        [
+            clip_windows(decode_clip(c, detector.spec), detector.spec)
+            for c in (fight_clip, calm_clip)
+        ]
+    )
+    expected = detector.predict(windows)
+    results: list[np.ndarray] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(3):
+                results.append(detector.predict(windows))
+        except BaseException as error:  # collected so the main thread can fail loudly
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(results) == 12
+    for result in results:
+        np.testing.assert_allclose(result, expected, atol=1e-5)
+
+
+def test_thresholds_bands():
+    bands = Thresholds(low=0.3, high=0.7)
+    assert [bands.band(s) for s in (0.1, 0.3, 0.69, 0.7, 1.0)] == [
+        "calm",
+        "uncertain",
+        "uncertain",
+        "violent",
+        "violent",
+    ]
+    with pytest.raises(ValueError):
+        Thresholds(low=0.8, high=0.5)

@@ -1,0 +1,66 @@
+"""The operations hooks in other apps: case alerts notify, websockets are counted, beat runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+
+from abusewatch.celery import app as celery_app
+from abusewatch.operations.live import redis_client, websocket_counter_key
+from abusewatch.operations.models import CaseNotification
+from abusewatch.supervisor import process_commands
+from detection.alerts import broadcast_case
+from detection.consumers import AlertConsumer
+from tests.conftest import World
+
+
+@pytest.mark.django_db
+def test_a_broadcast_case_is_notified(
+    world: World, settings, eager_tasks, django_capture_on_commit_callbacks
+):
+    settings.MQTT_URL = ""
+    with django_capture_on_commit_callbacks(execute=True):
+        broadcast_case(world.uncertain_case_a)
+    notification = CaseNotification.objects.get(case=world.uncertain_case_a)
+    assert notification.band == "uncertain" and not notification.suppressed
+    with django_capture_on_commit_callbacks(execute=True):
+        broadcast_case(world.uncertain_case_a, event="case.status")
+    assert CaseNotification.objects.filter(case=world.uncertain_case_a).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_websocket_clients_are_counted(world: World):
+    client = redis_client()
+    key = websocket_counter_key()
+    client.set(key, 0)
+
+    async def session(user, *, accepted: bool) -> None:
+        communicator = WebsocketCommunicator(AlertConsumer.as_asgi(), "/ws/alerts/")
+        communicator.scope["user"] = user
+        connected, _code = await communicator.connect()
+        assert connected is accepted
+        if accepted:
+            # The count is taken just after the accept frame goes out: wait for it.
+            for _ in range(50):
+                if int(client.get(key)) == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert int(client.get(key)) == 1
+        await communicator.disconnect()
+
+    async_to_sync(session)(world.alice, accepted=True)
+    assert int(client.get(key)) == 0
+    # A socket refused (no role) is never counted.
+    async_to_sync(session)(world.charlie, accepted=False)
+    assert int(client.get(key)) == 0
+
+
+def test_beat_runs_retention_under_the_supervisor():
+    command = process_commands("127.0.0.1", 8000)["beat"]
+    assert command[command.index("-A") + 1] == "abusewatch" and "beat" in command
+    entry = celery_app.conf.beat_schedule["operations-retention"]
+    assert entry["task"] in celery_app.tasks
+    assert entry["options"]["queue"] == "default"

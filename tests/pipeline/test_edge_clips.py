@@ -1,0 +1,215 @@
+"""POST /api/edge/clips/: a camera box pushes its own windows with the camera's upload token."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+
+import av
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from bench.clips import fixture_clips
+from cameras.models import Camera
+from cameras.services import camera_issue_upload_token
+from detection.models import Detection, Segment
+from tests.conftest import api_as
+from tests.pipeline.conftest import wait_for
+
+URL = "/api/edge/clips/"
+START = "2026-11-24T09:00:00+09:00"
+
+
+def media_files() -> set[Path]:
+    root = Path(settings.MEDIA_ROOT)
+    return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+@pytest.fixture
+def token(world) -> str:
+    return camera_issue_upload_token(camera=world.camera_a, actor=world.alice)
+
+
+@pytest.fixture
+def clip_bytes() -> bytes:
+    return fixture_clips()[0].read_bytes()
+
+
+def push(
+    token: str | None,
+    content: bytes,
+    *,
+    name: str = "clip.mp4",
+    started_at: str | None = START,
+    auth_scheme: str = "Bearer",
+    client=None,
+):
+    client = client or api_as(None)
+    headers = {"HTTP_AUTHORIZATION": f"{auth_scheme} {token}"} if token is not None else {}
+    data: dict[str, object] = {"clip": SimpleUploadedFile(name, content, content_type="video/mp4")}
+    if started_at is not None:
+        data["started_at"] = started_at
+    return client.post(URL, data, format="multipart", **headers)
+
+
+@pytest.mark.django_db
+def test_a_pushed_clip_is_stored_unaltered_with_a_playable_preview(world, token, clip_bytes):
+    response = push(token, clip_bytes)
+    assert response.status_code == 201, response.json()
+    segment = Segment.objects.get(pk=response.json()["segment"])
+    assert segment.camera == world.camera_a and segment.source == Segment.Source.EDGE
+    assert segment.started_at == dt.datetime.fromisoformat(START)
+    assert 1.5 < segment.duration_seconds < 2.5
+    # The device's bytes are the evidence, byte for byte.
+    assert Path(segment.original.path).read_bytes() == clip_bytes
+    assert segment.original_sha256 == hashlib.sha256(clip_bytes).hexdigest()
+    preview = Path(segment.preview.path)
+    assert preview != Path(segment.original.path)
+    with av.open(str(preview)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert not container.streams.audio
+    head = preview.read_bytes()[:4096]
+    assert head.find(b"moov") != -1 and (
+        head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat")
+    )
+    assert segment.motion_score is not None and segment.status in {"pending", "skipped"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        (None, "missing"),
+        ("Bearer not-a-token", "wrong"),
+        ("Token {token}", "wrong scheme"),
+        ("Bearer ", "empty"),
+    ],
+)
+def test_missing_or_wrong_token_is_401_and_stores_nothing(world, token, clip_bytes, header, why):
+    client = api_as(None)
+    kwargs = {"HTTP_AUTHORIZATION": header.format(token=token)} if header else {}
+    before = media_files()
+    response = client.post(
+        URL,
+        {"clip": SimpleUploadedFile("c.mp4", clip_bytes), "started_at": START},
+        format="multipart",
+        **kwargs,
+    )
+    assert response.status_code == 401, why
+    assert "token" in response.json()["detail"].lower()
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert not Segment.objects.exists() and media_files() == before
+
+
+@pytest.mark.django_db
+def test_token_of_a_disabled_camera_is_refused(world, token, clip_bytes):
+    Camera.objects.filter(pk=world.camera_a.pk).update(enabled=False)
+    assert push(token, clip_bytes).status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("user", ["charlie", "alice", "olga"])
+def test_a_signed_in_user_without_the_camera_token_cannot_push(world, clip_bytes, user):
+    client = api_as(getattr(world, user))
+    response = client.post(
+        URL,
+        {"clip": SimpleUploadedFile("c.mp4", clip_bytes), "started_at": START},
+        format="multipart",
+    )
+    assert response.status_code == 401
+    assert not Segment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_bad_clips_are_refused_with_a_reason_and_nothing_is_stored(
+    world, token, clip_bytes, settings
+):
+    settings.EDGE_UPLOAD_MAX_BYTES = 500_000
+    cases = {
+        "corrupt": (os.urandom(50_000), "clip.mp4", (400, 415), "video"),
+        "truncated": (clip_bytes[: len(clip_bytes) // 3], "clip.mp4", (400, 415), ""),
+        "empty": (b"", "clip.mp4", (400,), "empty"),
+        "text as mp4": (b"hello, I am not a video\n" * 100, "clip.mp4", (400, 415), "video"),
+        "wrong type": (b"\x89PNG\r\n\x1a\n" + os.urandom(1000), "photo.png", (415,), "video file"),
+        "huge": (os.urandom(600_000), "clip.mp4", (413,), "larger"),
+        "hostile name": (clip_bytes, "clip;rm -rf ~.mp4", (400,), "file name"),
+        "long name": (clip_bytes, "a" * 200 + ".mp4", (400,), "file name"),
+        "hidden name": (clip_bytes, ".htaccess.mp4", (400,), "file name"),
+    }
+    before = media_files()
+    for label, (content, name, codes, words) in cases.items():
+        response = push(token, content, name=name)
+        assert response.status_code in codes, (label, response.status_code, response.content)
+        assert words.lower() in response.json()["detail"].lower(), (label, response.json())
+    assert not Segment.objects.exists()
+    assert media_files() == before
+
+
+@pytest.mark.django_db
+def test_path_in_the_file_name_never_reaches_the_disk(world, token, clip_bytes):
+    # Django keeps only the base name; whatever survives, storage uses names of its own.
+    response = push(token, clip_bytes, name="../../../../tmp/evil.mp4")
+    assert response.status_code in (201, 400)
+    assert not Path("/tmp/evil.mp4").exists()
+    for path in media_files():
+        assert "evil" not in path.name
+
+
+@pytest.mark.django_db
+def test_duration_and_time_are_checked(world, token, clip_bytes, settings):
+    assert push(token, clip_bytes, started_at=None).status_code == 400
+    assert "started_at" in push(token, clip_bytes, started_at="yesterday").json()["detail"]
+    assert push(token, clip_bytes, started_at="2026-13-45T25:00:00+09:00").status_code == 400
+    naive = push(token, clip_bytes, started_at="2026-11-24T09:00:00")
+    assert naive.status_code == 400 and "time zone" in naive.json()["detail"]
+    future = (timezone.now() + dt.timedelta(hours=1)).isoformat()
+    assert push(token, clip_bytes, started_at=future).status_code == 400
+    settings.EDGE_CLIP_MAX_SECONDS = 1.0
+    too_long = push(token, clip_bytes)
+    assert too_long.status_code == 400 and "longer than 1 seconds" in too_long.json()["detail"]
+    settings.EDGE_CLIP_MAX_SECONDS = 30.0
+    settings.EDGE_CLIP_MIN_SECONDS = 5.0
+    too_short = push(token, clip_bytes)
+    assert too_short.status_code == 400 and "at least 5" in too_short.json()["detail"]
+    assert not Segment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_same_start_twice_is_a_conflict_not_a_second_segment(world, token, clip_bytes):
+    assert push(token, clip_bytes).status_code == 201
+    files = media_files()
+    again = push(token, clip_bytes)
+    assert again.status_code == 409 and "already has footage" in again.json()["detail"]
+    assert Segment.objects.count() == 1 and media_files() == files
+
+
+@pytest.mark.django_db
+def test_only_post_is_offered(world, token):
+    client = api_as(None)
+    assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_pushed_clip_is_scored_and_alerted_like_an_ingested_window(
+    world, active_model, token, clip_bytes, celery_worker, purge_queues, listen
+):
+    Camera.objects.filter(pk=world.camera_a.pk).update(low_threshold=0.0, high_threshold=0.0001)
+    alice = listen(world.alice)
+    response = push(
+        token, clip_bytes, started_at=(timezone.now() - dt.timedelta(days=3)).isoformat()
+    )
+    assert response.status_code == 201
+    segment_id = response.json()["segment"]
+    detection = wait_for(
+        lambda: Detection.objects.filter(segment_id=segment_id).first(),
+        timeout=90,
+        what="the pushed clip's detection",
+    )
+    assert detection.band == "violent"
+    alert = alice.wait(lambda m: m["type"] == "case.alert", timeout=30)
+    assert alert["case"]["camera"] == world.camera_a.pk

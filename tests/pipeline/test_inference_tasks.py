@@ -1,0 +1,166 @@
+"""Inference: idempotent under redelivery, batched, and triage that merges, upgrades, reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from bench.clips import fixture_clips
+from cameras.models import Camera
+from detection.models import Band, Case, Detection, Segment
+from detection.services import segment_create, segments_analyse
+from detection.tasks import analyse_segment
+from reports.models import PoliceReport
+from tests.pipeline.conftest import wait_for
+
+
+def make_segment(camera, start, clip=None):
+    clip = clip or fixture_clips()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        original = Path(folder) / "original.mp4"
+        original.write_bytes(clip.read_bytes())
+        return segment_create(
+            camera_id=camera.pk,
+            started_at=start,
+            ended_at=start + dt.timedelta(seconds=2),
+            source=Segment.Source.INGEST,
+            original=original,
+            preview_is_original=True,
+            motion_score=0.05,
+            frame_count=50,
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_task_delivered_twice_makes_one_detection_and_one_case(
+    world, active_model, celery_worker, purge_queues
+):
+    Camera.objects.filter(pk=world.camera_b.pk).update(low_threshold=0.0, high_threshold=0.0001)
+    start = timezone.now() - dt.timedelta(days=2)
+    segment = make_segment(world.camera_b, start)  # on commit: queued once
+    # ...and delivered twice more, as a broker does after a lost ack.
+    analyse_segment.apply_async(args=(segment.pk,))
+    analyse_segment.apply_async(args=(segment.pk,))
+    wait_for(
+        lambda: Detection.objects.filter(segment=segment).exists(), timeout=90, what="the detection"
+    )
+    # Let the two duplicates run through the worker before counting.
+    marker = make_segment(world.camera_b, start + dt.timedelta(hours=1))
+    wait_for(
+        lambda: Detection.objects.filter(segment=marker).exists(),
+        timeout=60,
+        what="a later window, queued after the duplicates",
+    )
+    assert Detection.objects.filter(segment=segment).count() == 1
+    cases = Case.objects.filter(camera=world.camera_b, segments=segment)
+    assert cases.count() == 1
+    assert PoliceReport.objects.filter(case=cases.get()).count() == 1
+    segment.refresh_from_db()
+    assert segment.status == Segment.Status.ANALYSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batch_scores_many_cameras_once_and_triage_merges_and_upgrades(
+    world, active_model, settings
+):
+    settings.CASE_MERGE_GAP_SECONDS = 10
+    settings.CASE_PRE_ROLL_SECONDS = 2
+    settings.CASE_POST_ROLL_SECONDS = 2
+    a, b = world.camera_a, world.camera_b
+    base = timezone.now() - dt.timedelta(days=5)
+    # Camera a: uncertain, uncertain, then violent; camera b: safe only.
+    Camera.objects.filter(pk=a.pk).update(low_threshold=0.0, high_threshold=0.9999)
+    Camera.objects.filter(pk=b.pk).update(low_threshold=0.9998, high_threshold=0.9999)
+    with transaction.atomic():
+        pre = make_segment(a, base)
+        first = make_segment(a, base + dt.timedelta(seconds=2))
+        second = make_segment(a, base + dt.timedelta(seconds=4))
+        safe_b = [make_segment(b, base + dt.timedelta(seconds=2 * i)) for i in range(3)]
+    # The pre-roll window is safe: thresholds are per camera, so score it alone first.
+    Camera.objects.filter(pk=a.pk).update(low_threshold=0.9998, high_threshold=0.9999)
+    assert [d.band for d in segments_analyse(segment_ids=[pre.pk])] == [Band.SAFE]
+    Camera.objects.filter(pk=a.pk).update(low_threshold=0.0, high_threshold=0.9999)
+    detections = segments_analyse(segment_ids=[first.pk, second.pk, *[s.pk for s in safe_b]])
+    assert len(detections) == 5
+    assert {d.batch_size for d in detections} == {5}
+    assert all(d.preprocess_ms > 0 and d.inference_ms > 0 for d in detections)
+    assert segments_analyse(segment_ids=[first.pk, second.pk]) == []  # already scored
+
+    case = Case.objects.get(camera=a, started_at__range=(base, base + dt.timedelta(hours=1)))
+    assert case.band == Band.UNCERTAIN and case.status == Case.Status.OPEN
+    assert set(case.segments.all()) == {pre, first, second}  # pre-roll attached
+    assert not Case.objects.filter(
+        camera=b, started_at__range=(base, base + dt.timedelta(hours=1))
+    ).exists()
+
+    # A violent window 6 s later (within the merge gap) upgrades the same case and reports it.
+    Camera.objects.filter(pk=a.pk).update(low_threshold=0.0, high_threshold=0.0001)
+    with transaction.atomic():
+        violent = make_segment(a, base + dt.timedelta(seconds=8))
+    segments_analyse(segment_ids=[violent.pk])
+    case.refresh_from_db()
+    assert (
+        Case.objects.filter(
+            camera=a, started_at__range=(base, base + dt.timedelta(hours=1))
+        ).count()
+        == 1
+    )
+    assert case.band == Band.VIOLENT and case.status == Case.Status.REPORTED
+    assert case.police_report.station == world.station_a
+    assert case.ended_at == violent.ended_at and violent in case.segments.all()
+
+    # Far later: a new, separate case.
+    with transaction.atomic():
+        later = make_segment(a, base + dt.timedelta(minutes=5))
+    segments_analyse(segment_ids=[later.pk])
+    assert (
+        Case.objects.filter(
+            camera=a, started_at__range=(base, base + dt.timedelta(hours=1))
+        ).count()
+        == 2
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_window_whose_footage_is_unreadable_fails_cleanly(world, active_model, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    with transaction.atomic():
+        segment = segment_create(
+            camera_id=world.camera_a.pk,
+            started_at=timezone.now(),
+            ended_at=timezone.now() + dt.timedelta(seconds=2),
+            source=Segment.Source.INGEST,
+            original=bad,
+            motion_score=0.1,
+        )
+    assert segments_analyse(segment_ids=[segment.pk]) == []
+    segment.refresh_from_db()
+    assert segment.status == Segment.Status.FAILED
+    assert not Detection.objects.filter(segment=segment).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_still_windows_skip_the_model(world, active_model, settings):
+    settings.MOTION_GATE_THRESHOLD = 0.01
+    with transaction.atomic():
+        still = make_segment(world.camera_a, timezone.now() - dt.timedelta(days=1))
+    Segment.objects.filter(pk=still.pk).update(motion_score=0.0)
+    with tempfile.TemporaryDirectory() as folder:
+        original = Path(folder) / "o.mp4"
+        original.write_bytes(fixture_clips()[1].read_bytes())
+        gated = segment_create(
+            camera_id=world.camera_a.pk,
+            started_at=timezone.now(),
+            ended_at=timezone.now() + dt.timedelta(seconds=2),
+            source=Segment.Source.INGEST,
+            original=original,
+            motion_score=0.001,
+        )
+    assert gated.status == Segment.Status.SKIPPED and gated.motion_score == 0.001
