@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from detection.models import Case
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 
 GENESIS_HASH = "0" * 64
 _MAX_CHAIN_RETRIES = 20
+# Any fixed 64-bit key will do; it only has to be the same in every process ("AW_AUDIT").
+_AUDIT_CHAIN_LOCK_KEY = 0x41575F4155444954
 
 
 def _event_digest(
@@ -68,6 +72,14 @@ def _digest_of(event: AuditEvent) -> str:
     )
 
 
+def _lock_audit_chain() -> None:
+    # Retrying on the unique `prev_hash` alone starved writers on PostgreSQL: under contention
+    # a loser could lose every retry. Queueing on one lock makes appends strictly sequential.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_CHAIN_LOCK_KEY])
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -79,8 +91,10 @@ def audit_record(
 ) -> AuditEvent:
     """Append one event to the audit chain.
 
-    Two writers that read the same chain head collide on the unique `prev_hash`; the loser
-    re-reads the head and tries again, so the chain never forks.
+    On PostgreSQL appenders queue on a transaction-level advisory lock, held until the
+    surrounding transaction commits, so each one reads a head that is committed and final.
+    Elsewhere two writers that read the same head collide on the unique `prev_hash` and the
+    loser re-reads the head and tries again. Either way the chain never forks.
     """
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     actor_label = actor.get_username() if actor is not None and actor.is_authenticated else "system"
@@ -88,27 +102,29 @@ def audit_record(
     details_json = json.loads(json.dumps(details or {}, default=str))
     object_type = target._meta.label if target is not None else ""
     object_id = str(target.pk) if target is not None else ""
-    for _attempt in range(_MAX_CHAIN_RETRIES):
-        occurred_at = timezone.now()
-        head = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        prev_hash = head or GENESIS_HASH
-        event = AuditEvent(
-            actor_id=actor_id,
-            actor_label=actor_label,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            occurred_at=occurred_at,
-            ip_address=ip_address,
-            outcome=outcome,
-            details=details_json,
-            prev_hash=prev_hash,
-        )
-        event.hash = _digest_of(event)
+    for attempt in range(_MAX_CHAIN_RETRIES):
         try:
             with transaction.atomic():
+                _lock_audit_chain()
+                head = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+                event = AuditEvent(
+                    actor_id=actor_id,
+                    actor_label=actor_label,
+                    action=action,
+                    object_type=object_type,
+                    object_id=object_id,
+                    occurred_at=timezone.now(),
+                    ip_address=ip_address,
+                    outcome=outcome,
+                    details=details_json,
+                    prev_hash=head or GENESIS_HASH,
+                )
+                event.hash = _digest_of(event)
                 event.save(force_insert=True)
         except IntegrityError:
+            # Only reachable where the lock is not available (SQLite): back off with jitter so
+            # colliding writers stop retrying in step.
+            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 (jitter, not a secret)
             continue
         return event
     raise RuntimeError("audit chain is too busy: could not append an event")
