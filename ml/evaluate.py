@@ -4,7 +4,9 @@
 
 The last line of stdout is one JSON object (accuracy, roc_auc, f1, precision, recall, n,
 skipped, confusion_matrix, ...). A clip's score is the mean of its overlapping windows' scores;
-it counts as violent at or above the model card's ``high`` threshold.
+it counts as violent at or above the model card's ``decision`` threshold (the yes/no cut
+chosen on out-of-fold scores; ``high`` for older cards). ``at_high`` repeats the metrics at the
+police-report cut, ``at_low`` at the expert-review cut.
 """
 
 from __future__ import annotations
@@ -68,19 +70,21 @@ def evaluate(
         labels.append(record.label)
         scores.append(score)
         per_clip.append({"clip": str(record.path), "label": record.label, "score": round(score, 5)})
-    threshold = detector.thresholds.high
-    if labels:
-        report = classification_report(np.array(labels), np.array(scores), threshold)
-    else:
-        report = classification_report(np.zeros(0, dtype=int), np.zeros(0), threshold)
-        report["accuracy"] = float("nan")
+    bands = detector.thresholds
+    label_array, score_array = np.array(labels, dtype=np.int64), np.array(scores)
+    report = classification_report(label_array, score_array, bands.verdict_cut)
+    band_reports = {
+        "at_high": classification_report(label_array, score_array, bands.high),
+        "at_low": classification_report(label_array, score_array, bands.low),
+    }
     report.update(
         {
             "skipped": len(scan.skipped),
             "skipped_files": [{"path": p, "reason": r} for p, r in scan.skipped],
             "layout": scan.layout,
             "model_version": detector.version,
-            "thresholds": {"low": detector.thresholds.low, "high": detector.thresholds.high},
+            "thresholds": {"low": bands.low, "high": bands.high, "decision": bands.verdict_cut},
+            **band_reports,
             "seconds": round(time.perf_counter() - started, 2),
             "clips": per_clip,
         }

@@ -45,6 +45,31 @@ def classification_report(
     }
 
 
+def choose_decision_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The cut for a yes/no answer: the one with the best balanced accuracy on ``scores``.
+
+    The bands below are action cuts (police at once, expert review) and sit far from the
+    point where a clip is as likely violent as not; a binary verdict, as ``ml.evaluate``
+    reports, needs that point. Balanced accuracy rather than accuracy, so a skewed validation
+    set does not drag the cut. Ties go to the middle of the best run of cuts.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(np.unique(labels)) < 2:
+        return 0.5
+    unique = np.unique(scores)
+    candidates = np.concatenate([[0.0], (unique[:-1] + unique[1:]) / 2.0, [1.0]])
+    positives = labels == 1
+    balanced = np.array(
+        [
+            ((scores[positives] >= cut).mean() + (scores[~positives] < cut).mean()) / 2.0
+            for cut in candidates
+        ]
+    )
+    best = np.flatnonzero(np.isclose(balanced, balanced.max()))
+    return float(candidates[best[len(best) // 2]])
+
+
 def choose_thresholds(
     labels: np.ndarray,
     scores: np.ndarray,
@@ -95,6 +120,7 @@ def choose_thresholds(
     return {
         "low": low,
         "high": high,
+        "decision": choose_decision_threshold(labels, scores),
         "precision_at_high": precision_at_high,
         "recall_at_high": float((flagged & (labels == 1)).sum()) / positives,
         "min_precision_for_high": min_precision,
@@ -110,8 +136,9 @@ def choose_thresholds(
                 f"{min_violent_recall:.0%} of fights"
             )
             + f"; low is the highest cut keeping >= {min_recall:.0%} recall of violent clips, "
-            "so the rest of the fights go to expert review; cuts are midpoints between "
-            "neighbouring scores"
+            "so the rest of the fights go to expert review; decision (the yes/no cut of "
+            "ml.evaluate) is the cut with the best balanced accuracy; cuts are midpoints "
+            "between neighbouring scores"
         ),
     }
 

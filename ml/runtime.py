@@ -27,14 +27,25 @@ def default_model_dir() -> Path:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Score bands: below ``low`` calm, ``[low, high)`` uncertain (review), ``>= high`` violent."""
+    """Score bands: below ``low`` calm, ``[low, high)`` uncertain (review), ``>= high`` violent.
+
+    ``decision`` is the yes/no cut for a binary verdict (evaluation); the live pipeline acts on
+    the bands only. Cards written before it existed fall back to ``high``.
+    """
 
     low: float
     high: float
+    decision: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low <= self.high <= 1.0:
             raise ValueError(f"thresholds must satisfy 0 <= low <= high <= 1, got {self}")
+        if self.decision is not None and not 0.0 <= self.decision <= 1.0:
+            raise ValueError(f"the decision threshold must lie in [0, 1], got {self.decision}")
+
+    @property
+    def verdict_cut(self) -> float:
+        return self.high if self.decision is None else self.decision
 
     def band(self, score: float) -> str:
         if score >= self.high:
@@ -78,7 +89,11 @@ class ViolenceDetector:
         self.version: str = str(card["version"])
         self.spec: InputSpec = InputSpec.from_dict(card["input_spec"])
         bands = card["thresholds"]
-        self.thresholds: Thresholds = Thresholds(low=float(bands["low"]), high=float(bands["high"]))
+        self.thresholds: Thresholds = Thresholds(
+            low=float(bands["low"]),
+            high=float(bands["high"]),
+            decision=float(bands["decision"]) if bands.get("decision") is not None else None,
+        )
         self._model = model
         self._forward = make_predict_fn(model, self.spec)
         self._max_batch = max_batch

@@ -441,13 +441,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         oof_report = classification_report(cv["labels"], cv["oof_scores"], 0.5)
         thresholds = choose_thresholds(cv["labels"], cv["oof_scores"])
         at_high = classification_report(cv["labels"], cv["oof_scores"], thresholds["high"])
+        at_decision = classification_report(cv["labels"], cv["oof_scores"], thresholds["decision"])
         summary = cv["mean_sd_at_0.5"]
         print(
             "CV mean+-sd: "
             + ", ".join(f"{k} {v['mean']:.3f}+-{v['sd']:.3f}" for k, v in summary.items())
             + f"; pooled OOF auc {oof_report['roc_auc']:.3f}, "
             f"acc@0.5 {oof_report['accuracy']:.3f}, "
-            f"acc@high={thresholds['high']:.3f} {at_high['accuracy']:.3f}",
+            f"acc@high={thresholds['high']:.3f} {at_high['accuracy']:.3f}, "
+            f"acc@decision={thresholds['decision']:.3f} {at_decision['accuracy']:.3f}",
             flush=True,
         )
         if final_epochs is None:
@@ -455,7 +457,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 config.min_epochs, int(np.median([f["best_epoch"] for f in cv["folds"]]))
             )
     else:
-        thresholds = {"low": 0.35, "high": 0.5, "method": "fixed defaults: no cross-validation run"}
+        thresholds = {
+            "low": 0.35,
+            "high": 0.5,
+            "decision": 0.5,
+            "method": "fixed defaults: no cross-validation run",
+        }
     final_epochs = final_epochs or config.max_epochs
     if args.cv_only:
         if cv is not None:
@@ -501,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plots: list[str] = []
     if cv is not None:
         plots = save_plots(
-            cv["labels"], cv["oof_scores"], thresholds["high"], args.out, "out-of-fold CV"
+            cv["labels"], cv["oof_scores"], thresholds["decision"], args.out, "out-of-fold CV"
         )
     card: dict[str, Any] = {
         "schema": CARD_SCHEMA,
@@ -550,8 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "final_epochs": final_epochs,
             "final_loss_per_member": final_losses,
             "ensemble_members": args.ensemble,
-            "train_accuracy_at_high": classification_report(
-                labels, train_scores, thresholds["high"]
+            "train_accuracy_at_decision": classification_report(
+                labels, train_scores, thresholds["decision"]
             )["accuracy"],
             "wall_seconds": round(time.perf_counter() - started, 1),
             "cpu_threads": args.threads or len(os.sched_getaffinity(0)),
@@ -566,6 +573,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "folds": cv["folds"],
             "mean_sd_at_0.5": cv["mean_sd_at_0.5"],
             "pooled_oof_at_0.5": classification_report(cv["labels"], cv["oof_scores"], 0.5),
+            "pooled_oof_at_decision": classification_report(
+                cv["labels"], cv["oof_scores"], thresholds["decision"]
+            ),
             "pooled_oof_at_high": classification_report(
                 cv["labels"], cv["oof_scores"], thresholds["high"]
             ),

@@ -39,6 +39,12 @@ def test_evaluate_cli_prints_metrics_json_last(fixture_dir):
     assert matrix["tn"] + matrix["fp"] + matrix["fn"] + matrix["tp"] == 8
     assert matrix["tp"] + matrix["fn"] == 4
     assert report["accuracy"] == (matrix["tp"] + matrix["tn"]) / 8
+    # The verdict uses the card's yes/no cut; the bands' own metrics come alongside.
+    bands = report["thresholds"]
+    assert report["threshold"] == bands["decision"]
+    assert report["at_high"]["threshold"] == bands["high"]
+    assert report["at_low"]["threshold"] == bands["low"]
+    assert report["at_high"]["n"] == report["at_low"]["n"] == 8
     for value in ("accuracy", "roc_auc", "f1", "precision", "recall"):
         assert 0.0 <= report[value] <= 1.0
     assert len(report["clips"]) == 8

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.metrics import choose_thresholds, classification_report
+from ml.metrics import choose_decision_threshold, choose_thresholds, classification_report
 
 
 def test_thresholds_separate_perfectly_separable_scores():
@@ -53,3 +53,24 @@ def test_report_counts_and_metrics():
     assert report["accuracy"] == 0.5 and report["precision"] == 0.5 and report["recall"] == 0.5
     assert report["roc_auc"] == 0.5
     assert report["n"] == 4
+
+
+def test_decision_cut_balances_both_classes_where_the_police_cut_does_not():
+    rng = np.random.default_rng(2)
+    labels = np.repeat([0, 1], 200)
+    scores = np.clip(rng.normal(0.35 + 0.3 * labels, 0.15), 0, 1)
+    chosen = choose_thresholds(labels, scores, min_precision=0.95)
+    at_decision = classification_report(labels, scores, chosen["decision"])
+    at_high = classification_report(labels, scores, chosen["high"])
+    # The police cut is precise but misses most fights; the yes/no cut sits between the classes.
+    assert 0.4 < chosen["decision"] < 0.6
+    assert at_decision["accuracy"] > at_high["accuracy"]
+    assert at_decision["recall"] > at_high["recall"]
+
+
+def test_decision_cut_ignores_class_imbalance_and_degenerate_labels():
+    labels = np.array([0] * 9 + [1])
+    scores = np.array([0.1] * 8 + [0.55, 0.6])
+    # Any cut in (0.55, 0.6] separates the classes perfectly.
+    assert 0.55 < choose_decision_threshold(labels, scores) <= 0.6
+    assert choose_decision_threshold(np.zeros(4), np.linspace(0, 1, 4)) == 0.5

@@ -100,3 +100,8 @@ def test_thresholds_bands():
     ]
     with pytest.raises(ValueError):
         Thresholds(low=0.8, high=0.5)
+    with pytest.raises(ValueError):
+        Thresholds(low=0.3, high=0.7, decision=1.5)
+    # A card without a decision cut gives its yes/no verdicts at the police-report cut.
+    assert bands.verdict_cut == 0.7
+    assert Thresholds(low=0.3, high=0.7, decision=0.45).verdict_cut == 0.45
