@@ -23,8 +23,8 @@ from cameras.probe import ProbeFailure, ProbeResult, probe_source
 from cameras.selectors import cameras_visible_to, sites_managed_by, sites_visible_to
 from cameras.services import camera_create, camera_update
 from cameras.sources import source_allowed_for
-from detection.models import Band, Detection
-from detection.selectors import cases_visible_to
+from detection.models import Band
+from detection.selectors import cases_visible_to, peak_scores_by_bucket
 from reports.services import client_ip
 from reviews.timeline import timeline_bars
 
@@ -32,7 +32,6 @@ View = Callable[..., HttpResponse]
 # A day of 2-second windows is 43,200 bars; the day view draws one bar per bucket instead,
 # its height the highest score in the bucket.
 DAY_BUCKET_SECONDS = 300
-BAND_RANK = {Band.SAFE: 0, Band.UNCERTAIN: 1, Band.VIOLENT: 2}
 
 
 def site_admin_required(view: View) -> View:
@@ -74,24 +73,6 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _day_scores(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-    """Highest score per bucket of the day, with the band of that score."""
-    buckets: dict[int, dict[str, Any]] = {}
-    rows = (
-        Detection.objects.filter(
-            segment__camera=camera, segment__started_at__gte=start, segment__started_at__lt=end
-        )
-        .values_list("segment__started_at", "score", "band")
-        .order_by()
-    )
-    for started_at, score, band in rows.iterator():
-        index = int((started_at - start).total_seconds() // DAY_BUCKET_SECONDS)
-        bucket = buckets.get(index)
-        if bucket is None or score > bucket["score"]:
-            buckets[index] = {"index": index, "score": score, "band": band}
-    return [buckets[i] for i in sorted(buckets)]
-
-
 @require_GET
 @login_required
 def camera_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -104,19 +85,19 @@ def camera_detail(request: HttpRequest, pk: int) -> HttpResponse:
         day = form.cleaned_data["day"]
     start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
-    buckets = _day_scores(camera, start, end)
+    buckets = peak_scores_by_bucket(camera, start, end, DAY_BUCKET_SECONDS)
     day_seconds = (end - start).total_seconds()  # 23 or 25 hours on a DST change
     bars = timeline_bars(
         (
             (
-                b["index"] * DAY_BUCKET_SECONDS,
-                (b["index"] + 1) * DAY_BUCKET_SECONDS,
-                b["score"],
-                b["band"],
-                b["index"],
-                b["band"] != Band.SAFE,
+                bucket.index * DAY_BUCKET_SECONDS,
+                (bucket.index + 1) * DAY_BUCKET_SECONDS,
+                bucket.score,
+                bucket.band,
+                bucket.index,
+                bucket.band != Band.SAFE,
             )
-            for b in buckets
+            for bucket in buckets
         ),
         start=0.0,
         end=day_seconds,
@@ -137,7 +118,6 @@ def camera_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "next_day": day + dt.timedelta(days=1),
             "form": form,
             "bars": bars,
-            "windows": sum(1 for _ in buckets),
             "hours": [f"{h:02d}:00" for h in range(0, 25, 6)],
             "cases": cases[:100],
         },

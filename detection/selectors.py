@@ -6,14 +6,17 @@ see is the union of what each attachment allows, never more.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 
-from detection.models import Band, Case, Segment
+from detection.models import Band, Case, Detection, Segment
 
 if TYPE_CHECKING:
     from abusewatch.typing import AnyUser as User
+    from cameras.models import Camera
 
 
 def _expert_regions(user: User) -> list[str] | None:
@@ -64,3 +67,36 @@ def segments_visible_to(user: User) -> QuerySet[Segment]:
     via_cases = Case.objects.filter(pk__in=cases_visible_to(user).values("pk")).values("segments")
     visible = Q(camera__site__admins__id=user.pk) | Q(pk__in=via_cases)
     return segments.filter(pk__in=Segment.objects.filter(visible).values("pk"))
+
+
+@dataclass(frozen=True)
+class ScoreBucket:
+    """The highest score of the windows that started in one bucket, and that score's band."""
+
+    index: int
+    score: float
+    band: str
+
+
+def peak_scores_by_bucket(
+    camera: Camera, start: dt.datetime, end: dt.datetime, bucket_seconds: int
+) -> list[ScoreBucket]:
+    """Buckets of ``bucket_seconds`` from ``start`` holding a detection, in time order.
+
+    The caller has already checked that the user may see ``camera``. A day of 2-second windows
+    is tens of thousands of rows, so only the three columns needed are streamed.
+    """
+    peaks: dict[int, ScoreBucket] = {}
+    rows = (
+        Detection.objects.filter(
+            segment__camera=camera, segment__started_at__gte=start, segment__started_at__lt=end
+        )
+        .values_list("segment__started_at", "score", "band")
+        .order_by()
+    )
+    for started_at, score, band in rows.iterator():
+        index = int((started_at - start).total_seconds() // bucket_seconds)
+        peak = peaks.get(index)
+        if peak is None or score > peak.score:
+            peaks[index] = ScoreBucket(index, float(score), str(band))
+    return [peaks[index] for index in sorted(peaks)]

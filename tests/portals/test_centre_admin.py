@@ -13,6 +13,7 @@ from django.urls import reverse
 from cameras.models import Camera
 from cameras.probe import ProbeFailure, probe_source
 from detection.models import Band
+from detection.selectors import peak_scores_by_bucket
 from tests import factories
 from tests.conftest import World
 from tests.portals.conftest import CLIPS, client_as
@@ -130,6 +131,32 @@ def test_day_timeline_in_the_site_time_zone(world: World) -> None:
     for bad in ("yesterday", "9999-99-99", "1900-01-01", "<script>"):
         response = alice.get(url, {"day": bad})
         assert response.status_code == 200 and "<script>" not in response.text.split("<main>")[1]
+
+
+def test_day_peaks_keep_the_highest_score_of_each_bucket_and_only_this_camera(
+    world: World,
+) -> None:
+    version = factories.ModelVersionFactory()
+    start = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    rows = [  # (camera, seconds after start, score, band)
+        (world.camera_a, 10, 0.2, Band.SAFE),
+        (world.camera_a, 250, 0.7, Band.UNCERTAIN),  # same 300-s bucket as the one above
+        (world.camera_a, 320, 0.1, Band.SAFE),
+        (world.camera_a, -5, 0.99, Band.VIOLENT),  # the day before
+        (world.camera_a, 86_400, 0.99, Band.VIOLENT),  # the next day
+        (world.camera_b, 20, 0.99, Band.VIOLENT),  # another centre's camera
+    ]
+    for camera, offset, score, band in rows:
+        began = start + dt.timedelta(seconds=offset)
+        segment = factories.SegmentFactory(
+            camera=camera, started_at=began, ended_at=began + dt.timedelta(seconds=2)
+        )
+        factories.DetectionFactory(segment=segment, model_version=version, score=score, band=band)
+    peaks = peak_scores_by_bucket(world.camera_a, start, start + dt.timedelta(days=1), 300)
+    assert [(p.index, p.score, p.band) for p in peaks] == [
+        (0, 0.7, Band.UNCERTAIN),
+        (1, 0.1, Band.SAFE),
+    ]
 
 
 # --- Test connection ---------------------------------------------------------------------------
