@@ -105,6 +105,7 @@ def camera_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cases = (
         cases_visible_to(request.user)
         .filter(camera=camera, started_at__gte=start, started_at__lt=end)
+        .select_related("camera")
         .order_by("-started_at")
     )
     return render(
