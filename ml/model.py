@@ -86,13 +86,32 @@ def build_model(
     return keras.Model(inputs, output, name=name)
 
 
-def average_models(spec: InputSpec, members: list[keras.Model]) -> keras.Model:
+@keras.saving.register_keras_serializable(package="abusewatch")
+class HorizontalFlip(layers.Layer):
+    """Mirror windows left to right: (N, T, H, W, C) -> same shape, W reversed.
+
+    Preprocessing (area resize, window-mean subtraction, frame differences) commutes with a
+    mirror, so flipping the model input equals preprocessing mirrored frames.
+    """
+
+    def call(self, inputs: Any) -> Any:
+        return keras.ops.flip(inputs, axis=3)
+
+
+def average_models(
+    spec: InputSpec, members: list[keras.Model], mirror: bool = False
+) -> keras.Model:
     """One Keras model whose score is the mean of its members' scores (a seed ensemble).
 
+    With ``mirror`` every member also scores the mirrored window (test-time augmentation; the
+    training augmentation mirrors half the windows, so a fight is a fight either way round).
     Saved and loaded as a single file, so the runtime needs no notion of ensembles.
     """
-    if len(members) == 1:
+    if len(members) == 1 and not mirror:
         return members[0]
     inputs = keras.Input(shape=spec.shape, name="window")
-    outputs = layers.Average(name="ensemble_mean")([member(inputs) for member in members])
-    return keras.Model(inputs, outputs, name=f"cnn_bilstm_x{len(members)}")
+    views = [inputs, HorizontalFlip(name="mirror")(inputs)] if mirror else [inputs]
+    outputs = [member(view) for member in members for view in views]
+    mean = layers.Average(name="ensemble_mean")(outputs)
+    suffix = "_mirror" if mirror else ""
+    return keras.Model(inputs, mean, name=f"cnn_bilstm_x{len(members)}{suffix}")

@@ -112,6 +112,8 @@ class ViolenceDetector:
         card = json.loads(card_path.read_text(encoding="utf-8"))
         import keras
 
+        import ml.model  # noqa: F401  (registers the custom layers a saved model may hold)
+
         model = keras.saving.load_model(model_path, compile=False)
         return cls(model, card)
 

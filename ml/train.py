@@ -53,6 +53,9 @@ class TrainConfig:
     batch_size: int = 16
     learning_rate: float = 2e-3
     label_smoothing: float = 0.05
+    # Score every window and its mirror image (test-time augmentation), in CV as in the
+    # shipped model, so the thresholds are chosen on the scores the model will give.
+    mirror: bool = True
 
 
 @dataclass
@@ -281,7 +284,8 @@ def cross_validate(
             progress=progress,
         )
         test_clips = [clips[i] for i in test_idx]
-        scores = clip_scores(make_predict_fn(model, spec), test_clips, spec)
+        scored = average_models(spec, [model], mirror=config.mirror)
+        scores = clip_scores(make_predict_fn(scored, spec), test_clips, spec)
         oof[test_idx] = scores
         report = classification_report(labels[test_idx], scores, 0.5)
         fold_entry = {
@@ -380,6 +384,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--ensemble", type=int, default=2, help="final models (seeds) averaged into one"
     )
+    parser.add_argument(
+        "--no-mirror",
+        dest="mirror",
+        action="store_false",
+        help="do not also score each window's mirror image",
+    )
     parser.add_argument("--cv-only", action="store_true", help="skip the final fit")
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
@@ -409,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         folds=args.folds,
         max_epochs=args.max_epochs,
         windows_per_clip=args.windows_per_clip,
+        mirror=args.mirror,
     )
     model_config = ModelConfig()
     progress = not args.no_progress
@@ -499,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         members.append(member_model)
         final_losses.append(final_info["history"][-1]["loss"])
         print(f"final member {member + 1}: loss {final_losses[-1]:.4f}", flush=True)
-    model = average_models(spec, members)
+    model = average_models(spec, members, mirror=config.mirror)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / MODEL_FILE)
     train_scores = clip_scores(make_predict_fn(model, spec), clips, spec)
@@ -523,7 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"; mean of {args.ensemble} such models trained with different seeds"
                 if args.ensemble > 1
                 else ""
-            ),
+            )
+            + ("; each scores the window and its mirror image" if config.mirror else ""),
             "config": model_config.to_dict(),
             "parameters": int(model.count_params()),
         },
