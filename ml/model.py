@@ -87,7 +87,7 @@ def build_model(
 
 
 @keras.saving.register_keras_serializable(package="abusewatch")
-class HorizontalFlip(layers.Layer):
+class HorizontalFlip(layers.Layer):  # type: ignore[misc]  # keras is untyped
     """Mirror windows left to right: (N, T, H, W, C) -> same shape, W reversed.
 
     Preprocessing (area resize, window-mean subtraction, frame differences) commutes with a
