@@ -11,7 +11,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,11 @@ from ml.preprocess import InputSpec, resize_frame
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".webm", ".mjpeg", ".m4v"})
+# Demuxers that carry no timing and number frames at an assumed 25 fps (an HTTP MJPEG camera
+# sends multipart JPEGs at whatever rate it likes): their frames are timed on arrival instead,
+# in milliseconds.
+ARRIVAL_TIMED_FORMATS = frozenset({"mpjpeg", "mjpeg"})
+ARRIVAL_TIME_BASE = Fraction(1, 1000)
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,6 @@ class CameraReader(threading.Thread):
         self.sessions += 1
         config = self.config
         segmenter = Segmenter(length=config.window_seconds, overlap=config.window_overlap_seconds)
-        paced = source.kind == SourceKind.FILE
         delivered = False
         try:
             container = open_container(source, clip=clip, timeout=self.read_timeout)
@@ -212,8 +217,16 @@ class CameraReader(threading.Thread):
             stream.thread_type = "SLICE"
             stream.codec_context.thread_count = 1
             info = stream_info(stream)
+            arrival_timed = container.format.name in ARRIVAL_TIMED_FORMATS
+            if arrival_timed:
+                info = replace(info, time_base=ARRIVAL_TIME_BASE)
+            # A file, an HLS playlist or a progressive HTTP video can be read faster than real
+            # time; replayed at its own rate it behaves as a live camera and its windows never
+            # get timestamps in the future. RTSP and devices are live already.
+            paced = source.kind in (SourceKind.FILE, SourceKind.HTTP) and not arrival_timed
             time_base = info.time_base
             origin: float | None = None
+            last_arrival_pts = -1
             wall_origin = 0.0
             mono_origin = 0.0
             next_tick = 0.0
@@ -221,6 +234,16 @@ class CameraReader(threading.Thread):
             for packet in self._packets(container, stream):
                 if self.stop_event.is_set():
                     break
+                if arrival_timed:
+                    arrived = time.monotonic()
+                    if origin is None:
+                        origin, wall_origin, mono_origin = 0.0, time.time(), arrived
+                    # Strictly increasing, so two frames in one millisecond still mux.
+                    last_arrival_pts = max(
+                        last_arrival_pts + 1, round((arrived - mono_origin) / time_base)
+                    )
+                    packet.pts = packet.dts = last_arrival_pts
+                    packet.duration = 0
                 if packet.pts is None:
                     continue
                 seconds_abs = float(packet.pts * time_base)
@@ -248,7 +271,9 @@ class CameraReader(threading.Thread):
                     self._emit(window, info, wall_origin)
                 for frame in packet.decode():
                     frame_seconds = (
-                        float(frame.pts * time_base) - origin if frame.pts is not None else seconds
+                        float(frame.pts * time_base) - origin
+                        if frame.pts is not None and not arrival_timed
+                        else seconds
                     )
                     image = None
                     if frame_seconds + 1e-6 >= next_tick:
