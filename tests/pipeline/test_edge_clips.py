@@ -79,6 +79,40 @@ def test_a_pushed_clip_is_stored_unaltered_with_a_playable_preview(world, token,
     assert segment.motion_score is not None and segment.status in {"pending", "skipped"}
 
 
+def _mjpeg_avi(source: Path, target: Path, seconds: float = 2.0) -> bytes:
+    """A camera box that records Motion-JPEG in AVI, as many cheap ones do."""
+    with av.open(str(source)) as container, av.open(str(target), "w") as output:
+        stream = output.add_stream("mjpeg", rate=10)
+        stream.pix_fmt = "yuvj420p"
+        for index, frame in enumerate(container.decode(video=0)):
+            if index % 3:  # the 30-fps fixture at 10 fps
+                continue
+            if stream.width == 0:
+                stream.width, stream.height = frame.width, frame.height
+            for packet in stream.encode(frame.reformat(format="yuvj420p")):
+                output.mux(packet)
+            if index / 30 >= seconds:
+                break
+        for packet in stream.encode():
+            output.mux(packet)
+    return target.read_bytes()
+
+
+@pytest.mark.django_db
+def test_a_motion_jpeg_clip_is_kept_as_sent_with_an_h264_preview(world, token, tmp_path):
+    content = _mjpeg_avi(fixture_clips()[1], tmp_path / "box.avi")
+    response = push(token, content, name="box.avi")
+    assert response.status_code == 201, response.json()
+    segment = Segment.objects.get(pk=response.json()["segment"])
+    assert Path(segment.original.path).read_bytes() == content
+    assert 1.0 < segment.duration_seconds < 3.0
+    with av.open(segment.original.path) as original:
+        assert original.streams.video[0].codec_context.name == "mjpeg"
+    with av.open(segment.preview.path) as preview:
+        assert preview.streams.video[0].codec_context.name == "h264"
+        assert preview.streams.video[0].frames > 0 or preview.duration
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("header", "why"),
