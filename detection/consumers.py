@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from abusewatch.operations.live import websocket_client_closed, websocket_client_opened
+from abusewatch.operations.live import (
+    WEBSOCKET_HEARTBEAT_SECONDS,
+    websocket_client_closed,
+    websocket_client_seen,
+)
 from detection.alerts import groups_for_user
 
 # Close codes in the 4000 range are the application's; browsers show them to alerts.js.
@@ -18,6 +24,7 @@ CLOSE_FORBIDDEN = 4403
 class AlertConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         self.joined: list[str] = []
+        self.heartbeat: asyncio.Task[None] | None = None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -31,11 +38,22 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined = groups
         await self.accept()
-        await websocket_client_opened()
+        await websocket_client_seen(self.channel_name)
+        self.heartbeat = asyncio.create_task(self._vouch_while_open())
+
+    async def _vouch_while_open(self) -> None:
+        while True:
+            await asyncio.sleep(WEBSOCKET_HEARTBEAT_SECONDS)
+            await websocket_client_seen(self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        heartbeat = getattr(self, "heartbeat", None)
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         if getattr(self, "joined", []):
-            await websocket_client_closed()
+            await websocket_client_closed(self.channel_name)
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -15,8 +15,15 @@ from abusewatch.embedded import redis_py_url
 SOCKET_TIMEOUT_SECONDS = 1.0
 
 
-def websocket_counter_key() -> str:
-    return f"{settings.PIPELINE_REDIS_PREFIX}:ops:websocket_clients"
+# Each open socket is a member of one sorted set, scored by when its process last vouched for
+# it. A web process that dies with sockets open stops vouching, and its sockets drop out of
+# the count within WEBSOCKET_STALE_SECONDS instead of inflating it for ever.
+WEBSOCKET_HEARTBEAT_SECONDS = 30.0
+WEBSOCKET_STALE_SECONDS = 3 * WEBSOCKET_HEARTBEAT_SECONDS
+
+
+def websocket_registry_key() -> str:
+    return f"{settings.PIPELINE_REDIS_PREFIX}:ops:websockets"
 
 
 def redis_url() -> str:
@@ -36,17 +43,29 @@ def redis_client() -> Any:
     )
 
 
-async def websocket_client_opened() -> None:
-    await _websocket_count(+1)
+async def websocket_client_seen(channel_name: str) -> None:
+    """Count this socket as open now (on connect, then every heartbeat)."""
+    import time
+
+    await _websocket_registry("zadd", channel_name, time.time())
 
 
-async def websocket_client_closed() -> None:
-    await _websocket_count(-1)
+async def websocket_client_closed(channel_name: str) -> None:
+    await _websocket_registry("zrem", channel_name)
 
 
-async def _websocket_count(delta: int) -> None:
-    # Best effort: a metric must never stop a websocket from opening or closing. A process
-    # that dies without closing its sockets leaves the count high until the key is reset.
+def websocket_clients_open(client: Any) -> int:
+    """Sockets some process vouched for within the stale period; older entries are pruned."""
+    import time
+
+    cutoff = time.time() - WEBSOCKET_STALE_SECONDS
+    key = websocket_registry_key()
+    client.zremrangebyscore(key, "-inf", f"({cutoff}")
+    return int(client.zcard(key))
+
+
+async def _websocket_registry(operation: str, channel_name: str, when: float = 0.0) -> None:
+    # Best effort: a metric must never stop a websocket from opening or closing.
     if not settings.REDIS_URL:
         return
     import redis.asyncio
@@ -57,7 +76,10 @@ async def _websocket_count(delta: int) -> None:
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
     )
     try:
-        await client.incrby(websocket_counter_key(), delta)
+        if operation == "zadd":
+            await client.zadd(websocket_registry_key(), {channel_name: when})
+        else:
+            await client.zrem(websocket_registry_key(), channel_name)
     except Exception:  # noqa: S110
         pass
     finally:

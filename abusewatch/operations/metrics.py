@@ -20,7 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import CollectorRegistry
 
-from abusewatch.operations.live import redis_client, websocket_counter_key
+from abusewatch.operations.live import redis_client, websocket_clients_open
 from abusewatch.operations.models import RetentionRun, WebhookDelivery
 from cameras.models import Camera
 from detection.models import Case, Detection, Segment
@@ -111,7 +111,7 @@ class AbuseWatchCollector:
             return  # embedded mode without a broker: tasks run in-process, nothing queues
         try:
             depths = {queue: int(client.llen(queue)) for queue in QUEUES}
-            sockets = int(client.get(websocket_counter_key()) or 0)
+            sockets = websocket_clients_open(client)
         except Exception as exc:
             logger.warning("metrics: Redis unavailable (%s)", type(exc).__name__)
             return

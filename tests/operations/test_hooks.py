@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from abusewatch.celery import app as celery_app
-from abusewatch.operations.live import redis_client, websocket_counter_key
+from abusewatch.operations.live import (
+    WEBSOCKET_STALE_SECONDS,
+    redis_client,
+    websocket_clients_open,
+    websocket_registry_key,
+)
 from abusewatch.operations.models import CaseNotification
 from abusewatch.supervisor import process_commands
 from detection.alerts import broadcast_case
@@ -34,8 +41,10 @@ def test_a_broadcast_case_is_notified(
 @pytest.mark.django_db(transaction=True)
 def test_websocket_clients_are_counted(world: World):
     client = redis_client()
-    key = websocket_counter_key()
-    client.set(key, 0)
+    key = websocket_registry_key()
+    client.delete(key)
+    # A socket of a web process that died without closing it: last vouched for long ago.
+    client.zadd(key, {"dead-process-socket": time.time() - WEBSOCKET_STALE_SECONDS - 5})
 
     async def session(user, *, accepted: bool) -> None:
         communicator = WebsocketCommunicator(AlertConsumer.as_asgi(), "/ws/alerts/")
@@ -43,19 +52,25 @@ def test_websocket_clients_are_counted(world: World):
         connected, _code = await communicator.connect()
         assert connected is accepted
         if accepted:
-            # The count is taken just after the accept frame goes out: wait for it.
+            # The socket is registered just after the accept frame goes out: wait for it.
             for _ in range(50):
-                if int(client.get(key)) == 1:
+                if websocket_clients_open(client) == 1:
                     break
                 await asyncio.sleep(0.05)
-            assert int(client.get(key)) == 1
+            assert websocket_clients_open(client) == 1
+            # The heartbeat keeps vouching for an open socket.
+            first_seen = client.zrange(key, 0, -1, withscores=True)[0][1]
+            await asyncio.sleep(0.3)
+            assert client.zrange(key, 0, -1, withscores=True)[0][1] > first_seen
         await communicator.disconnect()
 
-    async_to_sync(session)(world.alice, accepted=True)
-    assert int(client.get(key)) == 0
+    with mock.patch("detection.consumers.WEBSOCKET_HEARTBEAT_SECONDS", 0.1):
+        async_to_sync(session)(world.alice, accepted=True)
+    assert websocket_clients_open(client) == 0
+    assert client.zcard(key) == 0  # the dead process's entry is pruned, not just skipped
     # A socket refused (no role) is never counted.
     async_to_sync(session)(world.charlie, accepted=False)
-    assert int(client.get(key)) == 0
+    assert websocket_clients_open(client) == 0
 
 
 def test_beat_runs_retention_under_the_supervisor():

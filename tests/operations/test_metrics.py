@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from abusewatch.operations.live import redis_client, websocket_counter_key
+from abusewatch.operations.live import redis_client, websocket_registry_key
 from abusewatch.operations.retention import retention_run
 from detection.models import Segment
 from tests import factories
@@ -62,7 +63,8 @@ def test_operator_scrape_reports_the_system(world: World):
     )
     retention_run(dry_run=False)  # erases nothing of the above: the windows are young or held
     client = redis_client()
-    client.set(websocket_counter_key(), 3)
+    client.delete(websocket_registry_key())
+    client.zadd(websocket_registry_key(), {f"socket-{n}": time.time() for n in range(3)})
 
     samples = scrape(as_user(world.olga))
 
