@@ -56,6 +56,10 @@ class TrainConfig:
     # Score every window and its mirror image (test-time augmentation), in CV as in the
     # shipped model, so the thresholds are chosen on the scores the model will give.
     mirror: bool = True
+    # > 0: no early stopping; train max_epochs and keep the mean of the weights of the last
+    # averaged_epochs epochs (stochastic weight averaging). CV folds then train on all their
+    # training groups, exactly as the final fit does.
+    averaged_epochs: int = 0
 
 
 @dataclass
@@ -136,6 +140,30 @@ class WindowBatches:
         return batches
 
 
+class WeightAverage:
+    """Running mean of a model's weights over the epochs they are added at."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._sums: list[np.ndarray] = []
+        self._dtypes: list[np.dtype[Any]] = []
+
+    def add(self, weights: Sequence[np.ndarray]) -> None:
+        if not self.count:
+            self._sums = [np.asarray(w, dtype=np.float64).copy() for w in weights]
+            self._dtypes = [np.asarray(w).dtype for w in weights]
+        else:
+            for total, w in zip(self._sums, weights, strict=True):
+                total += w
+        self.count += 1
+
+    def mean(self) -> list[np.ndarray]:
+        return [
+            (total / self.count).astype(dtype)
+            for total, dtype in zip(self._sums, self._dtypes, strict=True)
+        ]
+
+
 def clip_scores(predict: Any, clips: Sequence[Clip], spec: InputSpec) -> np.ndarray:
     """Clip score = mean of the scores of its overlapping windows."""
     return np.array(
@@ -193,11 +221,16 @@ def fit_model(
     history: list[dict[str, float]] = []
     best_auc, best_epoch, best_weights = -1.0, 0, model.get_weights()
     best_val_loss = float("inf")
+    averaging_from = total_epochs - config.averaged_epochs if config.averaged_epochs else None
+    averaged = WeightAverage()
+    val = None if averaging_from is not None else val
     val_labels = np.array([c.record.label for c in val]) if val else None
     bar = tqdm(range(total_epochs), desc=label, disable=not progress, unit="epoch")
     for epoch in bar:
         losses = [float(train_step(x, y)) for x, y in batches.epoch(epoch)]
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
+        if averaging_from is not None and epoch >= averaging_from:
+            averaged.add(model.get_weights())
         if val and val_labels is not None:
             scores = clip_scores(predict, val, spec)
             auc = (
@@ -231,7 +264,12 @@ def fit_model(
             bar.set_postfix(loss=f"{entry['loss']:.3f}")
         history.append(entry)
     bar.close()
-    if val:
+    if averaged.count:
+        # BatchNorm's moving statistics are averaged with the rest: close enough to the
+        # statistics of the averaged network after a low-learning-rate tail.
+        model.set_weights(averaged.mean())
+        best_epoch = total_epochs
+    elif val:
         model.set_weights(best_weights)
     else:
         best_epoch = total_epochs
@@ -272,7 +310,13 @@ def cross_validate(
     ):
         started = time.perf_counter()
         fold_seed = config.seed * 1000 + fold
-        inner_train, inner_val = _inner_split([clips[i] for i in train_idx], fold_seed)
+        inner_train: list[Clip]
+        inner_val: list[Clip]
+        if config.averaged_epochs:
+            # No early stopping, so no validation split: the fold trains as the final fit does.
+            inner_train, inner_val = [clips[i] for i in train_idx], []
+        else:
+            inner_train, inner_val = _inner_split([clips[i] for i in train_idx], fold_seed)
         model, info = fit_model(
             inner_train,
             inner_val,
@@ -370,6 +414,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--final-epochs", type=int, default=None, help="default: median CV best epoch"
     )
     parser.add_argument("--windows-per-clip", type=int, default=TrainConfig.windows_per_clip)
+    parser.add_argument(
+        "--averaged-epochs",
+        type=int,
+        default=TrainConfig.averaged_epochs,
+        help="average the weights of the last N of --max-epochs epochs instead of early stopping",
+    )
     parser.add_argument("--frames", type=int, default=InputSpec.frames)
     parser.add_argument("--size", type=int, default=InputSpec.height)
     parser.add_argument("--fps", type=float, default=InputSpec.fps)
@@ -420,6 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_epochs=args.max_epochs,
         windows_per_clip=args.windows_per_clip,
         mirror=args.mirror,
+        averaged_epochs=args.averaged_epochs,
     )
     model_config = ModelConfig()
     progress = not args.no_progress
@@ -463,6 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"acc@decision={thresholds['decision']:.3f} {at_decision['accuracy']:.3f}",
             flush=True,
         )
+        if final_epochs is None and config.averaged_epochs:
+            final_epochs = config.max_epochs
         if final_epochs is None:
             final_epochs = max(
                 config.min_epochs, int(np.median([f["best_epoch"] for f in cv["folds"]]))

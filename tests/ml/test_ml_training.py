@@ -7,7 +7,14 @@ from ml.datasets import scan_dataset
 from ml.model import ModelConfig, build_model
 from ml.preprocess import InputSpec
 from ml.runtime import make_predict_fn
-from ml.train import TrainConfig, WindowBatches, configure_tensorflow, fit_model, load_clips
+from ml.train import (
+    TrainConfig,
+    WeightAverage,
+    WindowBatches,
+    configure_tensorflow,
+    fit_model,
+    load_clips,
+)
 
 TINY_SPEC = InputSpec(frames=4, height=32, width=32)
 TINY_MODEL = ModelConfig(widths=(8, 16, 16), lstm_units=8, dropout=0.0, weight_decay=0.0)
@@ -66,3 +73,31 @@ def test_fit_is_reproducible_for_a_seed(fixture_clips):
         fixture_clips, None, TINY_SPEC, TINY_MODEL, config, seed=5, epochs=2, progress=False
     )
     assert [h["loss"] for h in first["history"]] == [h["loss"] for h in second["history"]]
+
+
+def test_weight_average_is_the_mean_in_the_original_dtype():
+    average = WeightAverage()
+    for step in range(3):
+        average.add([np.full((2, 2), step, np.float32), np.array([step * 2], np.int64)])
+    first, second = average.mean()
+    np.testing.assert_array_equal(first, np.ones((2, 2), np.float32))
+    assert first.dtype == np.float32 and second.dtype == np.int64 and second[0] == 2
+
+
+def test_weight_averaging_ignores_validation_and_one_epoch_is_the_plain_fit(fixture_clips):
+    def fit(config, val=None):
+        return fit_model(
+            fixture_clips, val, TINY_SPEC, TINY_MODEL, config, 5, epochs=3, progress=False
+        )
+
+    plain, _ = fit(TrainConfig(batch_size=8))
+    averaged_one, info = fit(TrainConfig(batch_size=8, averaged_epochs=1), val=fixture_clips[:4])
+    # Averaging trains the full epochs: the validation clips neither stop nor score it.
+    assert info["best_epoch"] == 3 and all("val_auc" not in h for h in info["history"])
+    for a, b in zip(plain.get_weights(), averaged_one.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    averaged_three, _ = fit(TrainConfig(batch_size=8, averaged_epochs=3))
+    assert any(
+        not np.allclose(a, b)
+        for a, b in zip(plain.get_weights(), averaged_three.get_weights(), strict=True)
+    )
