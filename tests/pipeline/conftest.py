@@ -216,6 +216,15 @@ GLib.MainLoop().run()
 """
 
 
+@pytest.fixture
+def fast_reconnect(settings: Any) -> None:
+    """Camera readers that notice a cut and retry within seconds, not minutes."""
+    settings.INGEST_BACKOFF_INITIAL_SECONDS = 0.5
+    settings.INGEST_BACKOFF_MAX_SECONDS = 2.0
+    settings.INGEST_READ_TIMEOUT_SECONDS = 3.0
+    settings.INGEST_STATUS_SECONDS = 1.0
+
+
 def free_port() -> int:
     import socket
 

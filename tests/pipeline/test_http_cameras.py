@@ -28,14 +28,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 MJPEG_FPS = 8  # well below the 25 fps FFmpeg assumes for a multipart stream
 
 
-@pytest.fixture
-def fast_reconnect(settings):
-    settings.INGEST_BACKOFF_INITIAL_SECONDS = 0.5
-    settings.INGEST_BACKOFF_MAX_SECONDS = 2.0
-    settings.INGEST_READ_TIMEOUT_SECONDS = 3.0
-    settings.INGEST_STATUS_SECONDS = 1.0
-
-
 class _Server:
     """A ThreadingHTTPServer on a fixed port that can be stopped and started again."""
 
@@ -144,9 +136,7 @@ def _assert_windows_follow_the_wall_clock(segments: list[Segment], since: dt.dat
         assert segment.frame_count > 0
 
 
-def test_mjpeg_camera_windows_are_timed_on_arrival(world, mjpeg_camera, fast_reconnect):
-    camera = world.camera_a
-    url = f"http://127.0.0.1:{mjpeg_camera.port}/video.mjpg"
+def _ingest_three_windows(camera: Camera, url: str) -> tuple[IngestManager, dt.datetime]:
     Camera.objects.filter(pk=camera.pk).update(source_uri=url, analysis_fps=5)
     started = timezone.now()
     manager = IngestManager()
@@ -155,8 +145,20 @@ def test_mjpeg_camera_windows_are_timed_on_arrival(world, mjpeg_camera, fast_rec
         wait_for(
             lambda: len(_stored_windows(camera)) >= 3,
             timeout=60,
-            what="three windows from the MJPEG camera",
+            what=f"three windows from {url}",
         )
+    except BaseException:
+        manager.stop_all()
+        raise
+    return manager, started
+
+
+def test_mjpeg_camera_windows_are_timed_on_arrival(world, mjpeg_camera, fast_reconnect):
+    camera = world.camera_a
+    manager, started = _ingest_three_windows(
+        camera, f"http://127.0.0.1:{mjpeg_camera.port}/video.mjpg"
+    )
+    try:
         camera.refresh_from_db()
         assert camera.status == Camera.Status.ONLINE
         # Measured on arrival: about the camera's real rate, not FFmpeg's assumed 25 fps.
@@ -187,17 +189,10 @@ def test_mjpeg_camera_windows_are_timed_on_arrival(world, mjpeg_camera, fast_rec
 
 def test_hls_playlist_is_read_at_its_own_rate(world, hls_camera, fast_reconnect):
     camera = world.camera_a
-    url = f"http://127.0.0.1:{hls_camera.port}/index.m3u8"
-    Camera.objects.filter(pk=camera.pk).update(source_uri=url, analysis_fps=5)
-    started = timezone.now()
-    manager = IngestManager()
-    manager.sync()
+    manager, started = _ingest_three_windows(
+        camera, f"http://127.0.0.1:{hls_camera.port}/index.m3u8"
+    )
     try:
-        wait_for(
-            lambda: len(_stored_windows(camera)) >= 3,
-            timeout=60,
-            what="three windows from the HLS camera",
-        )
         assert Camera.objects.get(pk=camera.pk).status == Camera.Status.ONLINE
         elapsed = (timezone.now() - started).total_seconds()
     finally:

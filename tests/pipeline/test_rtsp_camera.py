@@ -14,14 +14,6 @@ from tests.pipeline.conftest import wait_for
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-@pytest.fixture
-def fast_reconnect(settings):
-    settings.INGEST_BACKOFF_INITIAL_SECONDS = 0.5
-    settings.INGEST_BACKOFF_MAX_SECONDS = 2.0
-    settings.INGEST_READ_TIMEOUT_SECONDS = 3.0
-    settings.INGEST_STATUS_SECONDS = 1.0
-
-
 def test_rtsp_stream_cut_and_restored(world, rtsp_server, fast_reconnect, purge_queues, listen):
     camera = world.camera_a
     Camera.objects.filter(pk=camera.pk).update(source_uri=rtsp_server.url, analysis_fps=5)
