@@ -46,9 +46,9 @@ CARD_SCHEMA = 1
 class TrainConfig:
     seed: int = 0
     folds: int = 5
-    max_epochs: int = 40
-    min_epochs: int = 15
-    patience: int = 8
+    max_epochs: int = 32
+    min_epochs: int = 15  # early stopping only (averaged_epochs=0)
+    patience: int = 8  # early stopping only
     windows_per_clip: int = 4
     batch_size: int = 16
     learning_rate: float = 2e-3
@@ -58,8 +58,8 @@ class TrainConfig:
     mirror: bool = True
     # > 0: no early stopping; train max_epochs and keep the mean of the weights of the last
     # averaged_epochs epochs (stochastic weight averaging). CV folds then train on all their
-    # training groups, exactly as the final fit does.
-    averaged_epochs: int = 0
+    # training groups, exactly as the final fit does. 0: early stopping on a validation split.
+    averaged_epochs: int = 12
 
 
 @dataclass
@@ -633,8 +633,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cv is not None:
         card["cross_validation"] = {
             "scheme": f"StratifiedGroupKFold(n_splits={config.folds}, shuffle, seed={config.seed}) "
-            "by source group; early stopping on clip AUC of a group-disjoint validation split "
-            "carved from each fold's training groups",
+            "by source group; "
+            + (
+                f"each fold trains on all its training groups for {config.max_epochs} epochs and "
+                f"keeps the mean weights of the last {config.averaged_epochs}, as the final fit"
+                if config.averaged_epochs
+                else "early stopping on clip AUC of a group-disjoint validation split carved "
+                "from each fold's training groups"
+            )
+            + ("; test windows scored with their mirror image" if config.mirror else ""),
             "folds": cv["folds"],
             "mean_sd_at_0.5": cv["mean_sd_at_0.5"],
             "pooled_oof_at_0.5": classification_report(cv["labels"], cv["oof_scores"], 0.5),

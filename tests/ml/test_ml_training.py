@@ -90,13 +90,19 @@ def test_weight_averaging_ignores_validation_and_one_epoch_is_the_plain_fit(fixt
             fixture_clips, val, TINY_SPEC, TINY_MODEL, config, 5, epochs=3, progress=False
         )
 
-    plain, _ = fit(TrainConfig(batch_size=8))
+    plain, _ = fit(TrainConfig(batch_size=8, averaged_epochs=0))
     averaged_one, info = fit(TrainConfig(batch_size=8, averaged_epochs=1), val=fixture_clips[:4])
     # Averaging trains the full epochs: the validation clips neither stop nor score it.
     assert info["best_epoch"] == 3 and all("val_auc" not in h for h in info["history"])
     for a, b in zip(plain.get_weights(), averaged_one.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
     averaged_three, _ = fit(TrainConfig(batch_size=8, averaged_epochs=3))
+    # Without averaging, validation clips drive early stopping and are scored every epoch.
+    _, stopped = fit(
+        TrainConfig(batch_size=8, averaged_epochs=0, min_epochs=1, patience=1),
+        val=fixture_clips,
+    )
+    assert all("val_auc" in h for h in stopped["history"]) and 1 <= stopped["best_epoch"] <= 3
     assert any(
         not np.allclose(a, b)
         for a, b in zip(plain.get_weights(), averaged_three.get_weights(), strict=True)
