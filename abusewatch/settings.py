@@ -317,4 +317,6 @@ INFERENCE_FRAMES_TTL_SECONDS = env_int("INFERENCE_FRAMES_TTL_SECONDS", 3600)
 PIPELINE_REDIS_PREFIX = env_str("PIPELINE_REDIS_PREFIX", "abusewatch")
 EDGE_CLIP_MIN_SECONDS = env_float("EDGE_CLIP_MIN_SECONDS", 0.5)
 EDGE_CLIP_MAX_SECONDS = env_float("EDGE_CLIP_MAX_SECONDS", 30.0)
+# Routes, not per-task `queue=` (deprecated in Celery 5, removed in 6): inference tasks go to
+# the model-holding workers, everything else to CELERY_TASK_DEFAULT_QUEUE.
 CELERY_TASK_ROUTES = {"detection.*": {"queue": "inference"}}

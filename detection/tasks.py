@@ -15,7 +15,6 @@ from detection.services import segments_analyse
 
 @shared_task(
     name="detection.analyse_segment",
-    queue="inference",
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError,),

@@ -10,14 +10,14 @@ from abusewatch.operations.models import RetentionRun
 from abusewatch.operations.retention import retention_run
 
 
-@shared_task(name="operations.retention_sweep", queue="default", acks_late=True, max_retries=0)
+@shared_task(name="operations.retention_sweep", acks_late=True, max_retries=0)
 def retention_sweep() -> int:
     """Run by beat. Idempotent: a second run finds nothing more to erase."""
     report = retention_run(dry_run=False, trigger=RetentionRun.Trigger.SCHEDULE)
     return len(report.erasures)
 
 
-@shared_task(name="operations.case_notify", queue="default", acks_late=True, max_retries=3)
+@shared_task(name="operations.case_notify", acks_late=True, max_retries=3)
 def case_notify(case_id: int) -> int | None:
     """Idempotent: a case is announced at most once per band."""
     from abusewatch.operations.notifications import case_notification_create
@@ -26,9 +26,7 @@ def case_notify(case_id: int) -> int | None:
     return notification.pk if notification is not None else None
 
 
-@shared_task(
-    bind=True, name="operations.webhook_deliver", queue="default", acks_late=True, max_retries=20
-)
+@shared_task(bind=True, name="operations.webhook_deliver", acks_late=True, max_retries=20)
 def webhook_deliver(self: Task[Any, Any], delivery_id: int) -> None:
     # Retries stop at WEBHOOK_MAX_ATTEMPTS (max_retries=20 is only a backstop), counted on the
     # delivery row itself, so a
@@ -44,9 +42,7 @@ def webhook_deliver(self: Task[Any, Any], delivery_id: int) -> None:
         raise self.retry(countdown=webhook_backoff_seconds(attempts))
 
 
-@shared_task(
-    bind=True, name="operations.mqtt_publish", queue="default", acks_late=True, max_retries=20
-)
+@shared_task(bind=True, name="operations.mqtt_publish", acks_late=True, max_retries=20)
 def mqtt_publish(self: Task[Any, Any], notification_id: int) -> None:
     from abusewatch.operations.models import CaseNotification
     from abusewatch.operations.notifications import (

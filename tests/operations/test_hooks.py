@@ -79,3 +79,13 @@ def test_beat_runs_retention_under_the_supervisor():
     entry = celery_app.conf.beat_schedule["operations-retention"]
     assert entry["task"] in celery_app.tasks
     assert entry["options"]["queue"] == "default"
+
+
+def test_tasks_are_routed_to_their_queues():
+    def queue_of(task_name: str) -> str:
+        route = celery_app.amqp.router.route({}, task_name)
+        return str(route["queue"].name)
+
+    assert queue_of("detection.analyse_segment") == "inference"
+    for name in ("operations.case_notify", "operations.webhook_deliver", "operations.mqtt_publish"):
+        assert queue_of(name) == "default"
