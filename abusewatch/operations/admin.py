@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from abusewatch.operations.models import (
@@ -32,6 +33,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
     list_display = ["name", "site", "url", "notify_violent", "notify_uncertain", "enabled"]
     list_filter = ["enabled", "site"]
     search_fields = ["name", "url"]
+    # An address typed without a scheme is taken as https (Django 6's default, and the only
+    # sensible one for a receiver of signed case alerts).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(WebhookDelivery)

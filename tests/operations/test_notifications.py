@@ -285,6 +285,19 @@ def test_admin_form_reports_bad_url_and_stores_nothing(world: World):
     assert response.status_code == 200
     assert b"Enter a valid URL." in response.content
     assert not WebhookEndpoint.objects.exists()
+    response = client.post(
+        "/admin/operations/webhookendpoint/add/",
+        {
+            "site": world.site_a.pk,
+            "name": "No scheme",
+            "url": "receiver.example.org/hook",
+            "secret": "s" * 64,
+            "notify_violent": "on",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    assert WebhookEndpoint.objects.get().url == "https://receiver.example.org/hook"
 
 
 @pytest.mark.parametrize("username", ["alice", "erin", "lee", "charlie"])
