@@ -411,7 +411,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
     parser.add_argument(
-        "--final-epochs", type=int, default=None, help="default: median CV best epoch"
+        "--final-epochs",
+        type=int,
+        default=None,
+        help="default: --max-epochs, or the median CV best epoch with --averaged-epochs 0",
     )
     parser.add_argument("--windows-per-clip", type=int, default=TrainConfig.windows_per_clip)
     parser.add_argument(

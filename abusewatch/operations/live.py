@@ -6,6 +6,7 @@ one counter, and /metrics, served by any process, reads the total.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -45,8 +46,6 @@ def redis_client() -> Any:
 
 async def websocket_client_seen(channel_name: str) -> None:
     """Count this socket as open now (on connect, then every heartbeat)."""
-    import time
-
     await _websocket_registry("zadd", channel_name, time.time())
 
 
@@ -56,8 +55,6 @@ async def websocket_client_closed(channel_name: str) -> None:
 
 def websocket_clients_open(client: Any) -> int:
     """Sockets some process vouched for within the stale period; older entries are pruned."""
-    import time
-
     cutoff = time.time() - WEBSOCKET_STALE_SECONDS
     key = websocket_registry_key()
     client.zremrangebyscore(key, "-inf", f"({cutoff}")
