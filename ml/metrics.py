@@ -20,20 +20,33 @@ from sklearn.metrics import (
 def classification_report(
     labels: np.ndarray, scores: np.ndarray, threshold: float
 ) -> dict[str, Any]:
-    """Accuracy, ROC AUC, F1, precision, recall and confusion matrix at ``threshold``."""
+    """Accuracy, ROC AUC, F1, precision, recall and confusion matrix at ``threshold``.
+
+    With no clips at all (every file of a folder skipped) the metrics are NaN and the matrix
+    is zeros: there is nothing to score, which is a report, not a crash.
+    """
     labels = np.asarray(labels, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     predicted = (scores >= threshold).astype(np.int64)
-    both_classes = len(np.unique(labels)) == 2
-    matrix = confusion_matrix(labels, predicted, labels=[0, 1])
+    empty = not len(labels)
+    nan = float("nan")
+    matrix = (
+        np.zeros((2, 2), dtype=np.int64)
+        if empty
+        else confusion_matrix(labels, predicted, labels=[0, 1])
+    )
+
+    def rate(metric: Any) -> float:
+        return nan if empty else float(metric(labels, predicted, zero_division=0))
+
     return {
         "n": len(labels),
         "threshold": float(threshold),
-        "accuracy": float(accuracy_score(labels, predicted)) if len(labels) else float("nan"),
-        "roc_auc": float(roc_auc_score(labels, scores)) if both_classes else float("nan"),
-        "f1": float(f1_score(labels, predicted, zero_division=0)),
-        "precision": float(precision_score(labels, predicted, zero_division=0)),
-        "recall": float(recall_score(labels, predicted, zero_division=0)),
+        "accuracy": nan if empty else float(accuracy_score(labels, predicted)),
+        "roc_auc": float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else nan,
+        "f1": rate(f1_score),
+        "precision": rate(precision_score),
+        "recall": rate(recall_score),
         "confusion_matrix": {
             "labels": ["non_violent", "violent"],
             "rows_true_cols_predicted": matrix.tolist(),

@@ -57,3 +57,16 @@ def test_evaluate_cli_reports_bad_folder_clearly(tmp_path):
     result = run_evaluate("--data", str(tmp_path), "--model", str(tmp_path))
     assert result.returncode == 2
     assert "cannot load model" in result.stderr
+
+
+def test_evaluate_cli_reports_a_folder_of_only_bad_files(tmp_path):
+    (tmp_path / "fight").mkdir()
+    (tmp_path / "noFight").mkdir()
+    (tmp_path / "fight" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\xff" * 500)
+    (tmp_path / "noFight" / "empty.mp4").write_bytes(b"")
+    result = run_evaluate("--data", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["n"] == 0 and report["skipped"] == 2
+    assert report["accuracy"] is None and report["at_high"]["recall"] is None
+    assert {Path(s["path"]).name for s in report["skipped_files"]} == {"broken.mp4", "empty.mp4"}

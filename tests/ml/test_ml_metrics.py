@@ -74,3 +74,9 @@ def test_decision_cut_ignores_class_imbalance_and_degenerate_labels():
     # Any cut in (0.55, 0.6] separates the classes perfectly.
     assert 0.55 < choose_decision_threshold(labels, scores) <= 0.6
     assert choose_decision_threshold(np.zeros(4), np.linspace(0, 1, 4)) == 0.5
+
+
+def test_report_of_no_clips_is_empty_not_an_error():
+    report = classification_report(np.zeros(0, dtype=int), np.zeros(0), 0.5)
+    assert report["n"] == 0 and np.isnan(report["accuracy"]) and np.isnan(report["f1"])
+    assert report["confusion_matrix"]["rows_true_cols_predicted"] == [[0, 0], [0, 0]]
