@@ -401,3 +401,19 @@ def listen() -> Iterator[Callable[[Any], AlertListener]]:
     yield open_for
     for listener in listeners:
         listener.close()
+    if listeners:
+        _close_connections_of_the_sync_thread()
+
+
+def _close_connections_of_the_sync_thread() -> None:
+    """The consumers' database calls ran in asgiref's sync thread, whose connection outlives the
+    test and kept PostgreSQL from dropping the test database at the end of the run."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    future = asyncio.run_coroutine_threadsafe(
+        sync_to_async(connections.close_all, thread_sensitive=True)(), _event_loop()
+    )
+    future.result(timeout=10)
