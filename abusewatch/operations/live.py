@@ -7,6 +7,7 @@ one counter, and /metrics, served by any process, reads the total.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -46,11 +47,12 @@ def redis_client() -> Any:
 
 async def websocket_client_seen(channel_name: str) -> None:
     """Count this socket as open now (on connect, then every heartbeat)."""
-    await _websocket_registry("zadd", channel_name, time.time())
+    seen = {channel_name: time.time()}
+    await _on_registry(lambda client: client.zadd(websocket_registry_key(), seen))
 
 
 async def websocket_client_closed(channel_name: str) -> None:
-    await _websocket_registry("zrem", channel_name)
+    await _on_registry(lambda client: client.zrem(websocket_registry_key(), channel_name))
 
 
 def websocket_clients_open(client: Any) -> int:
@@ -61,7 +63,7 @@ def websocket_clients_open(client: Any) -> int:
     return int(client.zcard(key))
 
 
-async def _websocket_registry(operation: str, channel_name: str, when: float = 0.0) -> None:
+async def _on_registry(command: Callable[[Any], Awaitable[Any]]) -> None:
     # Best effort: a metric must never stop a websocket from opening or closing.
     if not settings.REDIS_URL:
         return
@@ -73,10 +75,7 @@ async def _websocket_registry(operation: str, channel_name: str, when: float = 0
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
     )
     try:
-        if operation == "zadd":
-            await client.zadd(websocket_registry_key(), {channel_name: when})
-        else:
-            await client.zrem(websocket_registry_key(), channel_name)
+        await command(client)
     except Exception:  # noqa: S110
         pass
     finally:
