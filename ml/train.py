@@ -18,10 +18,11 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ class TrainConfig:
     # averaged_epochs epochs (stochastic weight averaging). CV folds then train on all their
     # training groups, exactly as the final fit does. 0: early stopping on a validation split.
     averaged_epochs: int = 12
+    # > 0: mixup, each training window blended with another of its batch by a weight drawn
+    # from Beta(mixup, mixup), labels alike. 0: off.
+    mixup: float = 0.0
 
 
 @dataclass
@@ -110,6 +114,8 @@ def _preprocess_threads() -> int:
 class WindowBatches:
     """Random augmented windows of the training clips, reproducible per (seed, epoch, batch)."""
 
+    BATCHES_PER_CHUNK = 8
+
     def __init__(self, clips: Sequence[Clip], spec: InputSpec, config: TrainConfig, seed: int):
         self.clips = list(clips)
         self.spec = spec
@@ -120,24 +126,45 @@ class WindowBatches:
     def __len__(self) -> int:
         return math.ceil(self.samples / self.config.batch_size)
 
-    def epoch(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def epoch(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The epoch's batches, preprocessed a few batches at a time to bound memory."""
         rng = np.random.default_rng([self.seed, epoch])
         order = np.tile(np.arange(len(self.clips)), self.config.windows_per_clip)
         rng.shuffle(order)
-        # The random draws stay sequential (reproducible); only the preprocessing, which
-        # releases the GIL in OpenCV (optical flow costs ~7 ms a window), runs on all cores.
-        augmented = [
-            spatial_jitter(temporal_crop(self.clips[index].frames, self.spec, rng), rng)
-            for index in order
-        ]
+        chunk = self.config.batch_size * self.BATCHES_PER_CHUNK
+        # Its own generator, so mixup leaves the augmentation draws as they were.
+        mixing = np.random.default_rng([self.seed, epoch, 1])
         with ThreadPoolExecutor(max_workers=_preprocess_threads()) as pool:
-            windows = list(pool.map(lambda f: preprocess_window(f, self.spec), augmented))
-        batches = []
-        for start in range(0, len(order), self.config.batch_size):
-            indices = order[start : start + self.config.batch_size]
-            labels = np.array([self.clips[i].record.label for i in indices], dtype=np.float32)
-            batches.append((np.stack(windows[start : start + len(indices)]), labels))
-        return batches
+            for chunk_start in range(0, len(order), chunk):
+                chosen = order[chunk_start : chunk_start + chunk]
+                # The random draws stay sequential and in order (reproducible whatever the
+                # chunk size); only the preprocessing, which releases the GIL in OpenCV,
+                # runs on all cores.
+                augmented = [
+                    spatial_jitter(temporal_crop(self.clips[index].frames, self.spec, rng), rng)
+                    for index in chosen
+                ]
+                windows = list(pool.map(lambda f: preprocess_window(f, self.spec), augmented))
+                for start in range(0, len(chosen), self.config.batch_size):
+                    indices = chosen[start : start + self.config.batch_size]
+                    labels = np.array(
+                        [self.clips[i].record.label for i in indices], dtype=np.float32
+                    )
+                    batch = np.stack(windows[start : start + len(indices)])
+                    if self.config.mixup > 0:
+                        batch, labels = mix_up(batch, labels, self.config.mixup, mixing)
+                    yield batch, labels
+
+
+def mix_up(
+    windows: np.ndarray, labels: np.ndarray, alpha: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blend each window and label with a random partner of the batch (mixup)."""
+    weight = rng.beta(alpha, alpha, size=len(windows)).astype(np.float32)
+    partner = rng.permutation(len(windows))
+    shape = (-1,) + (1,) * (windows.ndim - 1)
+    mixed = windows * weight.reshape(shape) + windows[partner] * (1 - weight).reshape(shape)
+    return mixed.astype(np.float32), labels * weight + labels[partner] * (1 - weight)
 
 
 class WeightAverage:
@@ -182,6 +209,7 @@ def fit_model(
     label: str = "fit",
     progress: bool = True,
     name: str = "cnn_bilstm",
+    on_epoch: Callable[[], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Train one model. With ``val``: early stopping on validation clip AUC, best weights kept.
 
@@ -229,6 +257,8 @@ def fit_model(
     for epoch in bar:
         losses = [float(train_step(x, y)) for x, y in batches.epoch(epoch)]
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
+        if on_epoch is not None:
+            on_epoch()
         if averaging_from is not None and epoch >= averaging_from:
             averaged.add(model.get_weights())
         if val and val_labels is not None:
@@ -277,73 +307,201 @@ def fit_model(
 
 
 def _inner_split(
-    clips: Sequence[Clip], seed: int, val_fraction: float = 0.2
-) -> tuple[list[Clip], list[Clip]]:
-    """Validation clips carved out of the training groups (never the test fold)."""
+    clips: Sequence[Clip], train: Sequence[int], seed: int, val_fraction: float = 0.2
+) -> tuple[list[int], list[int]]:
+    """Validation clips carved out of the training groups (never the test fold), by index."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    labels = np.array([c.record.label for c in clips])
-    groups = np.array([c.record.group for c in clips])
-    splits = max(2, min(round(1 / val_fraction), len(np.unique(groups))))
+    labels = np.array([clips[i].record.label for i in train])
+    groups = np.array([clips[i].record.group for i in train])
+    smallest_class = int(np.bincount(labels.astype(int), minlength=2).min())
+    splits = min(round(1 / val_fraction), len(np.unique(groups)), smallest_class)
+    if splits < 2:
+        return list(train), []  # too few clips to hold any out: no early stopping
     splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
-    train_idx, val_idx = next(splitter.split(np.zeros(len(clips)), labels, groups))
-    return [clips[i] for i in train_idx], [clips[i] for i in val_idx]
+    kept, held = next(splitter.split(np.zeros(len(train)), labels, groups))
+    return [train[i] for i in kept], [train[i] for i in held]
 
 
-def cross_validate(
-    clips: Sequence[Clip],
-    spec: InputSpec,
-    model_config: ModelConfig,
-    config: TrainConfig,
+@dataclass(frozen=True)
+class FitJob:
+    """One independent fit, a CV fold or a final ensemble member, its clips given by index."""
+
+    label: str
+    seed: int
+    train: tuple[int, ...]
+    val: tuple[int, ...] = ()
+    test: tuple[int, ...] = ()
+    epochs: int | None = None
+    name: str = "cnn_bilstm"
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What every fit of a run shares; sent once to each worker process."""
+
+    clips: list[Clip]
+    spec: InputSpec
+    model_config: ModelConfig
+    config: TrainConfig
+
+
+@dataclass
+class FitResult:
+    weights: list[np.ndarray]
+    info: dict[str, Any]
+    test_scores: np.ndarray  # clip scores of job.test, mirror-averaged when config.mirror
+    seconds: float
+
+
+def run_fit(
+    job: FitJob,
+    context: FitContext,
     progress: bool = True,
-) -> dict[str, Any]:
-    """Grouped, stratified k-fold CV; returns per-fold metrics and out-of-fold clip scores."""
+    on_epoch: Callable[[], None] | None = None,
+) -> FitResult:
+    started = time.perf_counter()
+    clips = context.clips
+    model, info = fit_model(
+        [clips[i] for i in job.train],
+        [clips[i] for i in job.val],
+        context.spec,
+        context.model_config,
+        context.config,
+        job.seed,
+        epochs=job.epochs,
+        label=job.label,
+        progress=progress,
+        name=job.name,
+        on_epoch=on_epoch,
+    )
+    scores = np.zeros(0)
+    if job.test:
+        scored = average_models(context.spec, [model], mirror=context.config.mirror)
+        scores = clip_scores(
+            make_predict_fn(scored, context.spec), [clips[i] for i in job.test], context.spec
+        )
+    return FitResult(model.get_weights(), info, scores, round(time.perf_counter() - started, 1))
+
+
+_worker_context: FitContext | None = None
+_worker_epochs: Any = None
+
+
+def _start_worker(context: FitContext, epochs_done: Any) -> None:
+    global _worker_context, _worker_epochs
+    configure_tensorflow(context.config.seed, threads=1)
+    _worker_context, _worker_epochs = context, epochs_done
+
+
+def _fit_in_worker(job: FitJob) -> FitResult:
+    assert _worker_context is not None, "_start_worker did not run"
+    return run_fit(job, _worker_context, progress=False, on_epoch=lambda: _worker_epochs.put(1))
+
+
+def run_fits(
+    jobs: Sequence[FitJob], context: FitContext, workers: int, progress: bool = True
+) -> list[FitResult]:
+    """Run independent fits, in this process or in ``workers`` single-threaded processes.
+
+    A model this small leaves TensorFlow's intra-op threads mostly idle, so single-threaded
+    fits side by side train faster than one fit on every core (figures in ml/README.md).
+    Worker processes are spawned (TensorFlow does not survive fork); each fit is seeded by its
+    job, so the results do not depend on which worker runs it or when.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        return [run_fit(job, context, progress) for job in jobs]
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    spawn = multiprocessing.get_context("spawn")
+    epochs_done = spawn.Queue()
+    workers = min(workers, len(jobs))
+    bar = tqdm(
+        total=sum(job.epochs or context.config.max_epochs for job in jobs),
+        desc=f"{len(jobs)} fits in {workers} processes",
+        unit="epoch",
+        disable=not progress,
+    )
+
+    def follow() -> None:
+        while epochs_done.get() is not None:
+            bar.update(1)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=spawn,
+            initializer=_start_worker,
+            initargs=(context, epochs_done),
+        ) as pool:
+            futures = [pool.submit(_fit_in_worker, job) for job in jobs]
+            return [future.result() for future in futures]
+    finally:
+        epochs_done.put(None)
+        follower.join()
+        bar.close()
+
+
+def fold_jobs(clips: Sequence[Clip], config: TrainConfig) -> list[FitJob]:
+    """Grouped, stratified k-fold CV as fits: each trains on k-1 folds and scores the last."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     labels = np.array([c.record.label for c in clips])
     groups = np.array([c.record.group for c in clips])
     splitter = StratifiedGroupKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
-    oof = np.full(len(clips), np.nan)
-    folds = []
+    jobs = []
     for fold, (train_idx, test_idx) in enumerate(
         splitter.split(np.zeros(len(clips)), labels, groups)
     ):
-        started = time.perf_counter()
         fold_seed = config.seed * 1000 + fold
-        inner_train: list[Clip]
-        inner_val: list[Clip]
-        if config.averaged_epochs:
-            # No early stopping, so no validation split: the fold trains as the final fit does.
-            inner_train, inner_val = [clips[i] for i in train_idx], []
-        else:
-            inner_train, inner_val = _inner_split([clips[i] for i in train_idx], fold_seed)
-        model, info = fit_model(
-            inner_train,
-            inner_val,
-            spec,
-            model_config,
-            config,
-            fold_seed,
-            label=f"fold {fold + 1}/{config.folds}",
-            progress=progress,
+        train: list[int] = [int(i) for i in train_idx]
+        val: list[int] = []
+        if not config.averaged_epochs:
+            # Early stopping needs a validation split, carved from the training groups.
+            train, val = _inner_split(clips, train, fold_seed)
+        # Without early stopping there is no validation split: the fold trains as the final
+        # fit does.
+        jobs.append(
+            FitJob(
+                label=f"fold {fold + 1}/{config.folds}",
+                seed=fold_seed,
+                train=tuple(train),
+                val=tuple(val),
+                test=tuple(int(i) for i in test_idx),
+            )
         )
-        test_clips = [clips[i] for i in test_idx]
-        scored = average_models(spec, [model], mirror=config.mirror)
-        scores = clip_scores(make_predict_fn(scored, spec), test_clips, spec)
-        oof[test_idx] = scores
-        report = classification_report(labels[test_idx], scores, 0.5)
+    return jobs
+
+
+def summarise_cv(
+    clips: Sequence[Clip], jobs: Sequence[FitJob], results: Sequence[FitResult]
+) -> dict[str, Any]:
+    """Per-fold metrics and the out-of-fold clip scores of finished fold fits."""
+    labels = np.array([c.record.label for c in clips])
+    groups = np.array([c.record.group for c in clips])
+    oof = np.full(len(clips), np.nan)
+    folds = []
+    for fold, (job, result) in enumerate(zip(jobs, results, strict=True)):
+        test_idx = np.array(job.test)
+        oof[test_idx] = result.test_scores
+        report = classification_report(labels[test_idx], result.test_scores, 0.5)
+        info = result.info
         fold_entry = {
             "fold": fold + 1,
-            "n_train": len(inner_train),
-            "n_val": len(inner_val),
-            "n_test": len(test_idx),
+            "n_train": len(job.train),
+            "n_val": len(job.val),
+            "n_test": len(job.test),
             "test_groups": sorted({str(g) for g in groups[test_idx]}),
             "best_epoch": info["best_epoch"],
             "best_val_auc": info["best_val_auc"],
             "accuracy": report["accuracy"],
             "roc_auc": report["roc_auc"],
             "f1": report["f1"],
-            "seconds": round(time.perf_counter() - started, 1),
+            "seconds": result.seconds,
             "history": [
                 {k: round(v, 4) if isinstance(v, float) else v for k, v in entry.items()}
                 for entry in info["history"]
@@ -423,6 +581,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=TrainConfig.averaged_epochs,
         help="average the weights of the last N of --max-epochs epochs instead of early stopping",
     )
+    parser.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=list(ModelConfig.widths),
+        help="channels of the frame CNN's stem and strided blocks",
+    )
+    parser.add_argument("--lstm-units", type=int, default=ModelConfig.lstm_units)
+    parser.add_argument(
+        "--mixup", type=float, default=TrainConfig.mixup, help="Beta(a, a) of mixup; 0: off"
+    )
     parser.add_argument("--frames", type=int, default=InputSpec.frames)
     parser.add_argument("--size", type=int, default=InputSpec.height)
     parser.add_argument("--fps", type=float, default=InputSpec.fps)
@@ -433,7 +602,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--motion", choices=("diff", "flow"), default=InputSpec.motion)
     parser.add_argument("--flow-scale", type=float, default=InputSpec.flow_scale)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="TensorFlow threads of an in-process fit"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="fits (folds, final members) run side by side, each in a single-threaded "
+        "process; 1 fits in this process on --threads (default: one per core)",
+    )
     parser.add_argument(
         "--ensemble", type=int, default=2, help="final models (seeds) averaged into one"
     )
@@ -474,8 +652,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         windows_per_clip=args.windows_per_clip,
         mirror=args.mirror,
         averaged_epochs=args.averaged_epochs,
+        mixup=args.mixup,
     )
-    model_config = ModelConfig()
+    model_config = ModelConfig(widths=tuple(args.widths), lstm_units=args.lstm_units)
     progress = not args.no_progress
 
     clips: list[Clip] = []
@@ -498,11 +677,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("need at least 4 readable clips of both classes", file=sys.stderr)
         return 2
 
+    context = FitContext(clips, spec, model_config, config)
+
+    def member_jobs(epochs: int) -> list[FitJob]:
+        return [
+            FitJob(
+                label=f"final fit {member + 1}/{args.ensemble}",
+                seed=config.seed + 7919 * member,
+                train=tuple(range(len(clips))),
+                epochs=epochs,
+                name=f"cnn_bilstm_{member}",
+            )
+            for member in range(args.ensemble)
+        ]
+
     cv: dict[str, Any] | None = None
     thresholds: dict[str, Any]
     final_epochs = args.final_epochs
-    if config.folds >= 2:
-        cv = cross_validate(clips, spec, model_config, config, progress)
+    if final_epochs is None and (config.averaged_epochs or config.folds < 2):
+        final_epochs = config.max_epochs
+    cv_jobs = fold_jobs(clips, config) if config.folds >= 2 else []
+    # The final members do not depend on the CV when their epoch count is known up front, so
+    # they share the worker processes with the folds.
+    final_jobs = member_jobs(final_epochs) if final_epochs and not args.cv_only else []
+    results = run_fits(cv_jobs + final_jobs, context, args.jobs, progress)
+    final_results = results[len(cv_jobs) :]
+    if cv_jobs:
+        cv = summarise_cv(clips, cv_jobs, results[: len(cv_jobs)])
         oof_report = classification_report(cv["labels"], cv["oof_scores"], 0.5)
         thresholds = choose_thresholds(cv["labels"], cv["oof_scores"])
         at_high = classification_report(cv["labels"], cv["oof_scores"], thresholds["high"])
@@ -517,12 +718,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"acc@decision={thresholds['decision']:.3f} {at_decision['accuracy']:.3f}",
             flush=True,
         )
-        if final_epochs is None and config.averaged_epochs:
-            final_epochs = config.max_epochs
         if final_epochs is None:
-            final_epochs = max(
-                config.min_epochs, int(np.median([f["best_epoch"] for f in cv["folds"]]))
-            )
+            # Early stopping: the final fit trains for the folds' median best epoch.
+            median_best = int(np.median([f["best_epoch"] for f in cv["folds"]]))
+            final_epochs = min(config.max_epochs, max(config.min_epochs, median_best))
     else:
         thresholds = {
             "low": 0.35,
@@ -548,24 +747,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return 0
 
+    if not final_jobs:
+        final_jobs = member_jobs(final_epochs)
+        final_results = run_fits(final_jobs, context, args.jobs, progress)
     members = []
     final_losses = []
-    for member in range(args.ensemble):
-        member_model, final_info = fit_model(
-            clips,
-            None,
-            spec,
-            model_config,
-            config,
-            config.seed + 7919 * member,
-            epochs=final_epochs,
-            label=f"final fit {member + 1}/{args.ensemble}",
-            progress=progress,
-            name=f"cnn_bilstm_{member}",
-        )
+    for job, result in zip(final_jobs, final_results, strict=True):
+        member_model = build_model(spec, model_config, name=job.name)
+        member_model.set_weights(result.weights)
         members.append(member_model)
-        final_losses.append(final_info["history"][-1]["loss"])
-        print(f"final member {member + 1}: loss {final_losses[-1]:.4f}", flush=True)
+        final_losses.append(result.info["history"][-1]["loss"])
+        print(f"{job.label}: loss {final_losses[-1]:.4f} ({result.seconds} s)", flush=True)
     model = average_models(spec, members, mirror=config.mirror)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / MODEL_FILE)
@@ -630,6 +822,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )["accuracy"],
             "wall_seconds": round(time.perf_counter() - started, 1),
             "cpu_threads": args.threads or len(os.sched_getaffinity(0)),
+            "parallel_fits": args.jobs,
         },
         "plots": plots,
     }

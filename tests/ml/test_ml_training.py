@@ -8,12 +8,18 @@ from ml.model import ModelConfig, build_model
 from ml.preprocess import InputSpec
 from ml.runtime import make_predict_fn
 from ml.train import (
+    FitContext,
+    FitJob,
     TrainConfig,
     WeightAverage,
     WindowBatches,
+    _inner_split,
     configure_tensorflow,
     fit_model,
     load_clips,
+    mix_up,
+    run_fit,
+    run_fits,
 )
 
 TINY_SPEC = InputSpec(frames=4, height=32, width=32)
@@ -38,15 +44,26 @@ def test_model_shapes_and_bidirectional_lstm():
 
 def test_augmented_batches_are_reproducible_and_valid(fixture_clips):
     config = TrainConfig(batch_size=4, windows_per_clip=2)
-    first = WindowBatches(fixture_clips, TINY_SPEC, config, seed=3).epoch(0)
-    again = WindowBatches(fixture_clips, TINY_SPEC, config, seed=3).epoch(0)
-    other_epoch = WindowBatches(fixture_clips, TINY_SPEC, config, seed=3).epoch(1)
+    first = list(WindowBatches(fixture_clips, TINY_SPEC, config, seed=3).epoch(0))
+    again = list(WindowBatches(fixture_clips, TINY_SPEC, config, seed=3).epoch(0))
+    other_epoch = list(WindowBatches(fixture_clips, TINY_SPEC, config, seed=3).epoch(1))
     assert len(first) == 4
     for (x, y), (x2, y2) in zip(first, again, strict=True):
         np.testing.assert_array_equal(x, x2)
         np.testing.assert_array_equal(y, y2)
         assert x.shape == (4, *TINY_SPEC.shape) and x.dtype == np.float32
     assert not np.array_equal(first[0][0], other_epoch[0][0])
+
+
+def test_batches_do_not_depend_on_how_many_are_preprocessed_at_once(fixture_clips, monkeypatch):
+    config = TrainConfig(batch_size=2, windows_per_clip=2)
+    whole = list(WindowBatches(fixture_clips, TINY_SPEC, config, seed=4).epoch(2))
+    monkeypatch.setattr(WindowBatches, "BATCHES_PER_CHUNK", 1)
+    chunked = list(WindowBatches(fixture_clips, TINY_SPEC, config, seed=4).epoch(2))
+    assert len(whole) == len(chunked) == 8
+    for (x, y), (x2, y2) in zip(whole, chunked, strict=True):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
 
 
 def test_tiny_model_loss_falls_on_real_fixture_clips(fixture_clips):
@@ -59,7 +76,7 @@ def test_tiny_model_loss_falls_on_real_fixture_clips(fixture_clips):
     assert len(losses) == 12
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.05
     scores = make_predict_fn(model, TINY_SPEC)(
-        WindowBatches(fixture_clips, TINY_SPEC, config, seed=9).epoch(0)[0][0]
+        next(WindowBatches(fixture_clips, TINY_SPEC, config, seed=9).epoch(0))[0]
     )
     assert scores.shape == (8,) and np.all((scores >= 0) & (scores <= 1))
 
@@ -107,3 +124,65 @@ def test_weight_averaging_ignores_validation_and_one_epoch_is_the_plain_fit(fixt
         not np.allclose(a, b)
         for a, b in zip(plain.get_weights(), averaged_three.get_weights(), strict=True)
     )
+
+
+def test_fits_in_worker_processes_match_fits_in_this_process(fixture_clips):
+    config = TrainConfig(batch_size=8, windows_per_clip=1, mirror=True)
+    context = FitContext(fixture_clips, TINY_SPEC, TINY_MODEL, config)
+    everything = tuple(range(len(fixture_clips)))
+    jobs = [
+        FitJob(label="a", seed=1, train=everything[2:], test=everything[:2], epochs=2),
+        FitJob(label="b", seed=2, train=everything, epochs=2),
+    ]
+    in_workers = run_fits(jobs, context, workers=2, progress=False)
+    assert [r.test_scores.shape for r in in_workers] == [(2,), (0,)]
+    for job, result in zip(jobs, in_workers, strict=True):
+        here = run_fit(job, context, progress=False)
+        assert len(result.info["history"]) == 2
+        # Same seed, same fit: a worker runs TensorFlow on one thread, this process on
+        # several, so only the summation order may differ.
+        for a, b in zip(result.weights, here.weights, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(result.test_scores, here.test_scores, atol=1e-5)
+    # Each job's own seed: the results come back in job order, not in finishing order.
+    assert not np.allclose(in_workers[0].weights[0], in_workers[1].weights[0])
+
+
+def test_validation_split_holds_out_whole_groups_or_nothing(fixture_clips):
+    labels = [c.record.label for c in fixture_clips]
+    train, val = _inner_split(fixture_clips, list(range(len(fixture_clips))), seed=0)
+    assert sorted(train + val) == list(range(len(fixture_clips))) and val
+    groups = {fixture_clips[i].record.group for i in val}
+    assert not groups & {fixture_clips[i].record.group for i in train}
+    # One calm clip cannot be split between training and validation: no validation at all.
+    violent = [i for i, label in enumerate(labels) if label]
+    one_calm = [*violent[:3], labels.index(0)]
+    assert _inner_split(fixture_clips, one_calm, seed=0) == (one_calm, [])
+
+
+def test_mixup_blends_windows_and_labels_with_the_same_weights():
+    rng = np.random.default_rng(0)
+    windows = np.stack([np.zeros((2, 3, 3, 6)), np.ones((2, 3, 3, 6))]).astype(np.float32)
+    labels = np.array([0.0, 1.0], np.float32)
+    mixed, mixed_labels = mix_up(windows, labels, 0.4, rng)
+    assert mixed.dtype == np.float32 and mixed.shape == windows.shape
+    # Window i is weight * own + (1 - weight) * partner; with a 0-window and a 1-window the
+    # blended value is the blended label itself.
+    for window, label in zip(mixed, mixed_labels, strict=True):
+        np.testing.assert_allclose(window, label, atol=1e-6)
+    assert np.all((mixed_labels >= 0) & (mixed_labels <= 1))
+
+
+def test_mixup_keeps_the_augmentation_draws(fixture_clips):
+    plain = TrainConfig(batch_size=4, windows_per_clip=1)
+    mixed = TrainConfig(batch_size=4, windows_per_clip=1, mixup=0.4)
+    for (x, y), (mx, my) in zip(
+        WindowBatches(fixture_clips, TINY_SPEC, plain, seed=2).epoch(0),
+        WindowBatches(fixture_clips, TINY_SPEC, mixed, seed=2).epoch(0),
+        strict=True,
+    ):
+        assert not np.array_equal(x, mx)
+        # Blends of the same windows: mixing never leaves the range of the batch.
+        assert x.min() - 1e-6 <= mx.min() and mx.max() <= x.max() + 1e-6
+        # Each soft label lies between the labels of the batch it blends.
+        assert min(y) <= my.min() and my.max() <= max(y)
