@@ -41,6 +41,8 @@ from ml.video import VideoDecodeError
 logger = logging.getLogger(__name__)
 
 CARD_SCHEMA = 1
+# Seeds of an ensemble's members lie this far apart.
+MEMBER_SEED_STEP = 7919
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,7 @@ class FitJob:
     test: tuple[int, ...] = ()
     epochs: int | None = None
     name: str = "cnn_bilstm"
+    fold: int = 0  # CV fold, 1-based; 0 for a final member
 
 
 @dataclass(frozen=True)
@@ -446,8 +449,12 @@ def run_fits(
         bar.close()
 
 
-def fold_jobs(clips: Sequence[Clip], config: TrainConfig) -> list[FitJob]:
-    """Grouped, stratified k-fold CV as fits: each trains on k-1 folds and scores the last."""
+def fold_jobs(clips: Sequence[Clip], config: TrainConfig, members: int = 1) -> list[FitJob]:
+    """Grouped, stratified k-fold CV as fits: each trains on k-1 folds and scores the last.
+
+    With ``members`` > 1 every fold trains that many seeds, as the final model does, and its
+    clip scores are their mean: the CV measures the ensemble that ships.
+    """
     from sklearn.model_selection import StratifiedGroupKFold
 
     labels = np.array([c.record.label for c in clips])
@@ -465,15 +472,18 @@ def fold_jobs(clips: Sequence[Clip], config: TrainConfig) -> list[FitJob]:
             train, val = _inner_split(clips, train, fold_seed)
         # Without early stopping there is no validation split: the fold trains as the final
         # fit does.
-        jobs.append(
-            FitJob(
-                label=f"fold {fold + 1}/{config.folds}",
-                seed=fold_seed,
-                train=tuple(train),
-                val=tuple(val),
-                test=tuple(int(i) for i in test_idx),
+        for member in range(members):
+            jobs.append(
+                FitJob(
+                    label=f"fold {fold + 1}/{config.folds}"
+                    + (f" member {member + 1}/{members}" if members > 1 else ""),
+                    seed=fold_seed + MEMBER_SEED_STEP * member,
+                    train=tuple(train),
+                    val=tuple(val),
+                    test=tuple(int(i) for i in test_idx),
+                    fold=fold + 1,
+                )
             )
-        )
     return jobs
 
 
@@ -484,14 +494,20 @@ def summarise_cv(
     labels = np.array([c.record.label for c in clips])
     groups = np.array([c.record.group for c in clips])
     oof = np.full(len(clips), np.nan)
+    by_fold: dict[int, list[tuple[FitJob, FitResult]]] = {}
+    for job, result in zip(jobs, results, strict=True):
+        by_fold.setdefault(job.fold, []).append((job, result))
     folds = []
-    for fold, (job, result) in enumerate(zip(jobs, results, strict=True)):
+    for fold, fits in sorted(by_fold.items()):
+        job, first = fits[0]
         test_idx = np.array(job.test)
-        oof[test_idx] = result.test_scores
-        report = classification_report(labels[test_idx], result.test_scores, 0.5)
-        info = result.info
+        scores = np.mean([result.test_scores for _, result in fits], axis=0)
+        oof[test_idx] = scores
+        report = classification_report(labels[test_idx], scores, 0.5)
+        info = first.info
         fold_entry = {
-            "fold": fold + 1,
+            "fold": fold,
+            "members": len(fits),
             "n_train": len(job.train),
             "n_val": len(job.val),
             "n_test": len(job.test),
@@ -501,7 +517,8 @@ def summarise_cv(
             "accuracy": report["accuracy"],
             "roc_auc": report["roc_auc"],
             "f1": report["f1"],
-            "seconds": result.seconds,
+            "seconds": round(sum(result.seconds for _, result in fits), 1),
+            # The first member's; the others train the same way with other seeds.
             "history": [
                 {k: round(v, 4) if isinstance(v, float) else v for k, v in entry.items()}
                 for entry in info["history"]
@@ -509,7 +526,7 @@ def summarise_cv(
         }
         folds.append(fold_entry)
         print(
-            f"fold {fold + 1}: acc {report['accuracy']:.3f} auc {report['roc_auc']:.3f} "
+            f"fold {fold}: acc {report['accuracy']:.3f} auc {report['roc_auc']:.3f} "
             f"f1 {report['f1']:.3f} best epoch {info['best_epoch']} "
             f"({fold_entry['seconds']} s)",
             flush=True,
@@ -613,7 +630,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "process; 1 fits in this process on --threads (default: one per core)",
     )
     parser.add_argument(
-        "--ensemble", type=int, default=2, help="final models (seeds) averaged into one"
+        "--ensemble",
+        type=int,
+        default=2,
+        help="models (seeds) averaged into one, in every CV fold as in the final fit",
     )
     parser.add_argument(
         "--no-mirror",
@@ -683,7 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return [
             FitJob(
                 label=f"final fit {member + 1}/{args.ensemble}",
-                seed=config.seed + 7919 * member,
+                seed=config.seed + MEMBER_SEED_STEP * member,
                 train=tuple(range(len(clips))),
                 epochs=epochs,
                 name=f"cnn_bilstm_{member}",
@@ -696,7 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     final_epochs = args.final_epochs
     if final_epochs is None and (config.averaged_epochs or config.folds < 2):
         final_epochs = config.max_epochs
-    cv_jobs = fold_jobs(clips, config) if config.folds >= 2 else []
+    cv_jobs = fold_jobs(clips, config, args.ensemble) if config.folds >= 2 else []
     # The final members do not depend on the CV when their epoch count is known up front, so
     # they share the worker processes with the folds.
     final_jobs = member_jobs(final_epochs) if final_epochs and not args.cv_only else []
@@ -836,6 +856,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if config.averaged_epochs
                 else "early stopping on clip AUC of a group-disjoint validation split carved "
                 "from each fold's training groups"
+            )
+            + (
+                f"; every fold trains {args.ensemble} seeds and scores their mean, as shipped"
+                if args.ensemble > 1
+                else ""
             )
             + ("; test windows scored with their mirror image" if config.mirror else ""),
             "folds": cv["folds"],

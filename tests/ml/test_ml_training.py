@@ -10,16 +10,19 @@ from ml.runtime import make_predict_fn
 from ml.train import (
     FitContext,
     FitJob,
+    FitResult,
     TrainConfig,
     WeightAverage,
     WindowBatches,
     _inner_split,
     configure_tensorflow,
     fit_model,
+    fold_jobs,
     load_clips,
     mix_up,
     run_fit,
     run_fits,
+    summarise_cv,
 )
 
 TINY_SPEC = InputSpec(frames=4, height=32, width=32)
@@ -186,3 +189,32 @@ def test_mixup_keeps_the_augmentation_draws(fixture_clips):
         assert x.min() - 1e-6 <= mx.min() and mx.max() <= x.max() + 1e-6
         # Each soft label lies between the labels of the batch it blends.
         assert min(y) <= my.min() and my.max() <= max(y)
+
+
+def test_cv_folds_train_every_ensemble_member_and_score_their_mean(fixture_clips):
+    jobs = fold_jobs(fixture_clips, TrainConfig(folds=2), members=2)
+    assert [job.fold for job in jobs] == [1, 1, 2, 2]
+    for first, second in (jobs[:2], jobs[2:]):
+        assert first.train == second.train and first.test == second.test
+        assert first.seed != second.seed
+        train_groups = {fixture_clips[i].record.group for i in first.train}
+        assert not train_groups & {fixture_clips[i].record.group for i in first.test}
+    assert sorted(jobs[0].test + jobs[2].test) == list(range(len(fixture_clips)))
+    # Member 1 of each fold keeps the single-model seed, so --ensemble 1 CV is its subset.
+    assert [j.seed for j in fold_jobs(fixture_clips, TrainConfig(folds=2))] == [
+        jobs[0].seed,
+        jobs[2].seed,
+    ]
+
+    def finished(job, score):
+        info = {"best_epoch": 3, "best_val_auc": -1.0, "history": []}
+        return FitResult([], info, np.full(len(job.test), score), seconds=2.0)
+
+    results = [finished(job, score) for job, score in zip(jobs, (0.2, 0.6, 0.9, 0.5), strict=True)]
+    cv = summarise_cv(fixture_clips, jobs, results)
+    np.testing.assert_allclose(cv["oof_scores"][list(jobs[0].test)], 0.4)
+    np.testing.assert_allclose(cv["oof_scores"][list(jobs[2].test)], 0.7)
+    assert [(f["fold"], f["members"], f["seconds"]) for f in cv["folds"]] == [
+        (1, 2, 4.0),
+        (2, 2, 4.0),
+    ]
