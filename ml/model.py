@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import keras
 from keras import layers
 
+from ml.model_config import ModelConfig
 from ml.preprocess import InputSpec
+
+__all__ = ["HorizontalFlip", "ModelConfig", "average_models", "build_model"]
 
 # Keras' default BatchNorm momentum (0.99) needs thousands of steps before its moving averages
 # are usable; with a few hundred steps per fit evaluation outputs stayed constant.
 BN_MOMENTUM = 0.9
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    widths: tuple[int, ...] = (16, 32, 48, 64)
-    lstm_units: int = 32
-    dropout: float = 0.3
-    weight_decay: float = 1e-4
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        if "widths" in known:
-            known["widths"] = tuple(known["widths"])
-        return cls(**known)
 
 
 def _frame_encoder(spec: InputSpec, config: ModelConfig) -> keras.Model:

@@ -33,7 +33,7 @@ from ml.augment import spatial_jitter, temporal_crop
 from ml.cache import DEFAULT_CACHE_DIR, cached_clip, file_sha256
 from ml.datasets import ClipRecord, DatasetScan, scan_dataset
 from ml.metrics import choose_thresholds, classification_report, save_plots
-from ml.model import ModelConfig, average_models, build_model
+from ml.model_config import ModelConfig
 from ml.preprocess import InputSpec, clip_windows, preprocess_window
 from ml.runtime import CARD_FILE, MODEL_FILE, default_model_dir, make_predict_fn
 from ml.video import VideoDecodeError
@@ -223,6 +223,8 @@ def fit_model(
     from sklearn.metrics import roc_auc_score
     from tqdm import tqdm
 
+    from ml.model import build_model
+
     keras.utils.set_random_seed(seed)
     model = build_model(spec, model_config, name=name)
     total_epochs = epochs or config.max_epochs
@@ -363,6 +365,8 @@ def run_fit(
     progress: bool = True,
     on_epoch: Callable[[], None] | None = None,
 ) -> FitResult:
+    from ml.model import average_models
+
     started = time.perf_counter()
     clips = context.clips
     model, info = fit_model(
@@ -653,6 +657,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     configure_tensorflow(args.seed, args.threads)
     import keras
+
+    from ml.model import average_models, build_model
 
     spec = InputSpec(
         frames=args.frames,

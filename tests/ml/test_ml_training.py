@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -25,6 +29,7 @@ from ml.train import (
     summarise_cv,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 TINY_SPEC = InputSpec(frames=4, height=32, width=32)
 TINY_MODEL = ModelConfig(widths=(8, 16, 16), lstm_units=8, dropout=0.0, weight_decay=0.0)
 
@@ -218,3 +223,15 @@ def test_cv_folds_train_every_ensemble_member_and_score_their_mean(fixture_clips
         (1, 2, 4.0),
         (2, 2, 4.0),
     ]
+
+
+def test_command_line_help_loads_no_tensorflow():
+    # `--help` and argument errors should answer at once, not after TensorFlow's import.
+    probe = (
+        "import sys, ml.train, ml.evaluate; "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
