@@ -66,6 +66,9 @@ class TrainConfig:
     # > 0: mixup, each training window blended with another of its batch by a weight drawn
     # from Beta(mixup, mixup), labels alike. 0: off.
     mixup: float = 0.0
+    # Play half the training windows backwards: a blow reversed is still a blow, a calm
+    # scene reversed still calm.
+    time_reversal: bool = False
 
 
 @dataclass
@@ -134,8 +137,9 @@ class WindowBatches:
         order = np.tile(np.arange(len(self.clips)), self.config.windows_per_clip)
         rng.shuffle(order)
         chunk = self.config.batch_size * self.BATCHES_PER_CHUNK
-        # Its own generator, so mixup leaves the augmentation draws as they were.
+        # Their own generators, so mixup and reversal leave the augmentation draws as they were.
         mixing = np.random.default_rng([self.seed, epoch, 1])
+        reversing = np.random.default_rng([self.seed, epoch, 2])
         with ThreadPoolExecutor(max_workers=_preprocess_threads()) as pool:
             for chunk_start in range(0, len(order), chunk):
                 chosen = order[chunk_start : chunk_start + chunk]
@@ -146,6 +150,10 @@ class WindowBatches:
                     spatial_jitter(temporal_crop(self.clips[index].frames, self.spec, rng), rng)
                     for index in chosen
                 ]
+                if self.config.time_reversal:
+                    augmented = [
+                        frames[::-1] if reversing.random() < 0.5 else frames for frames in augmented
+                    ]
                 windows = list(pool.map(lambda f: preprocess_window(f, self.spec), augmented))
                 for start in range(0, len(chosen), self.config.batch_size):
                     indices = chosen[start : start + self.config.batch_size]
@@ -613,6 +621,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--mixup", type=float, default=TrainConfig.mixup, help="Beta(a, a) of mixup; 0: off"
     )
+    parser.add_argument(
+        "--time-reversal", action="store_true", help="train on half the windows played backwards"
+    )
     parser.add_argument("--frames", type=int, default=InputSpec.frames)
     parser.add_argument("--size", type=int, default=InputSpec.height)
     parser.add_argument("--fps", type=float, default=InputSpec.fps)
@@ -679,6 +690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mirror=args.mirror,
         averaged_epochs=args.averaged_epochs,
         mixup=args.mixup,
+        time_reversal=args.time_reversal,
     )
     model_config = ModelConfig(widths=tuple(args.widths), lstm_units=args.lstm_units)
     progress = not args.no_progress

@@ -235,3 +235,21 @@ def test_command_line_help_loads_no_tensorflow():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_time_reversal_plays_some_windows_backwards_and_keeps_the_rest(fixture_clips):
+    plain = TrainConfig(batch_size=8, windows_per_clip=2)
+    reversed_half = TrainConfig(batch_size=8, windows_per_clip=2, time_reversal=True)
+    same = changed = 0
+    for (x, y), (rx, ry) in zip(
+        WindowBatches(fixture_clips, TINY_SPEC, plain, seed=1).epoch(0),
+        WindowBatches(fixture_clips, TINY_SPEC, reversed_half, seed=1).epoch(0),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(y, ry)
+        for window, other in zip(x, rx, strict=True):
+            if np.array_equal(window, other):
+                same += 1
+            else:
+                changed += 1
+    assert same and changed
