@@ -94,8 +94,10 @@ def choose_thresholds(
 
     The bands drive actions of different cost: a violent window is reported to the police at
     once, an uncertain one is watched by an expert. So ``high`` is the lowest cut at which the
-    out-of-fold precision reaches ``min_precision`` (few police reports of calm scenes); when
-    no cut reaches it, the most precise cut that still flags ``min_violent_recall`` of fights.
+    out-of-fold precision reaches ``min_precision`` (few police reports of calm scenes) while it
+    still flags ``min_violent_recall`` of fights: a precision measured on the one or two
+    top-scoring clips says nothing. When no such cut reaches it, the most precise cut that
+    flags ``min_violent_recall`` of fights.
     ``low`` is the highest cut that keeps ``min_recall`` of violent clips at or above it, so at
     most ``1 - min_recall`` of fights fall in the calm band; everything between goes to experts.
     Cuts are midpoints between neighbouring scores so none is glued to one training clip.
@@ -113,7 +115,7 @@ def choose_thresholds(
             continue
         precision = float((flagged & (labels == 1)).sum()) / float(flagged.sum())
         recall = float((flagged & (labels == 1)).sum()) / positives
-        if precision >= min_precision and high is None:
+        if precision >= min_precision and recall >= min_violent_recall and high is None:
             high = float(cut)
         if recall >= min_violent_recall and precision > best_precision:
             best_fallback, best_precision = float(cut), precision
@@ -140,8 +142,8 @@ def choose_thresholds(
         "min_recall_for_low": min_recall,
         "method": (
             "chosen on out-of-fold clip scores of grouped cross-validation: high is the lowest "
-            f"cut with >= {min_precision:.0%} precision (violent windows are reported to the "
-            "police at once)"
+            f"cut with >= {min_precision:.0%} precision that flags >= {min_violent_recall:.0%} "
+            "of fights (violent windows are reported to the police at once)"
             + (
                 ""
                 if reached

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ml.metrics import choose_decision_threshold, choose_thresholds, classification_report
 
@@ -32,6 +33,18 @@ def test_unreachable_precision_falls_back_to_the_most_precise_cut():
     chosen = choose_thresholds(labels, scores, min_precision=0.99)
     assert "not reached" in chosen["method"]
     assert 0.0 <= chosen["low"] <= chosen["high"] <= 1.0
+
+
+def test_precision_of_a_few_top_clips_does_not_set_the_police_cut():
+    # One fight scores highest, then calm and violent clips alternate: 100 % precision is only
+    # "reached" on that single clip, which flags 1 % of fights.
+    labels = np.array([1] + [0, 1] * 99 + [0])
+    scores = np.linspace(1.0, 0.0, len(labels))
+    chosen = choose_thresholds(labels, scores, min_precision=0.9, min_violent_recall=0.1)
+    assert "not reached" in chosen["method"]
+    assert chosen["recall_at_high"] >= 0.1
+    # Among the cuts that flag at least 10 % of fights it is the most precise one.
+    assert chosen["precision_at_high"] == pytest.approx(11 / 21, abs=0.03)
 
 
 def test_low_threshold_keeps_the_requested_recall():
