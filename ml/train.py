@@ -373,6 +373,7 @@ def run_fit(
     progress: bool = True,
     on_epoch: Callable[[], None] | None = None,
 ) -> FitResult:
+    """Train one job; with test clips, score them as the shipped model would (mirror included)."""
     from ml.model import average_models
 
     started = time.perf_counter()
