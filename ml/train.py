@@ -69,6 +69,9 @@ class TrainConfig:
     # Play half the training windows backwards: a blow reversed is still a blow, a calm
     # scene reversed still calm.
     time_reversal: bool = False
+    # Share of training windows shown without colour: CCTV ranges from colour to black and
+    # white, and a camera's colour cast is a cue to its identity rather than to violence.
+    grey_fraction: float = 0.0
 
 
 @dataclass
@@ -140,6 +143,7 @@ class WindowBatches:
         # Their own generators, so mixup and reversal leave the augmentation draws as they were.
         mixing = np.random.default_rng([self.seed, epoch, 1])
         reversing = np.random.default_rng([self.seed, epoch, 2])
+        greying = np.random.default_rng([self.seed, epoch, 3])
         with ThreadPoolExecutor(max_workers=_preprocess_threads()) as pool:
             for chunk_start in range(0, len(order), chunk):
                 chosen = order[chunk_start : chunk_start + chunk]
@@ -154,6 +158,13 @@ class WindowBatches:
                     augmented = [
                         frames[::-1] if reversing.random() < 0.5 else frames for frames in augmented
                     ]
+                if self.config.grey_fraction > 0:
+                    augmented = [
+                        without_colour(frames)
+                        if greying.random() < self.config.grey_fraction
+                        else frames
+                        for frames in augmented
+                    ]
                 windows = list(pool.map(lambda f: preprocess_window(f, self.spec), augmented))
                 for start in range(0, len(chosen), self.config.batch_size):
                     indices = chosen[start : start + self.config.batch_size]
@@ -164,6 +175,12 @@ class WindowBatches:
                     if self.config.mixup > 0:
                         batch, labels = mix_up(batch, labels, self.config.mixup, mixing)
                     yield batch, labels
+
+
+def without_colour(frames: np.ndarray) -> np.ndarray:
+    """The frames in grey, still three channels (luma weights of ITU-R BT.601)."""
+    grey = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat(np.rint(grey).astype(np.uint8)[..., None], 3, axis=-1)
 
 
 def mix_up(
@@ -625,6 +642,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--time-reversal", action="store_true", help="train on half the windows played backwards"
     )
+    parser.add_argument(
+        "--grey-fraction",
+        type=float,
+        default=TrainConfig.grey_fraction,
+        help="share of training windows shown without colour",
+    )
     parser.add_argument("--frames", type=int, default=InputSpec.frames)
     parser.add_argument("--size", type=int, default=InputSpec.height)
     parser.add_argument("--fps", type=float, default=InputSpec.fps)
@@ -692,6 +715,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         averaged_epochs=args.averaged_epochs,
         mixup=args.mixup,
         time_reversal=args.time_reversal,
+        grey_fraction=args.grey_fraction,
     )
     model_config = ModelConfig(widths=tuple(args.widths), lstm_units=args.lstm_units)
     progress = not args.no_progress

@@ -27,6 +27,7 @@ from ml.train import (
     run_fit,
     run_fits,
     summarise_cv,
+    without_colour,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -253,3 +254,26 @@ def test_time_reversal_plays_some_windows_backwards_and_keeps_the_rest(fixture_c
             else:
                 changed += 1
     assert same and changed
+
+
+def test_grey_windows_lose_their_colour_and_keep_their_brightness(fixture_clips):
+    frames = fixture_clips[0].frames[:3]
+    grey = without_colour(frames)
+    assert grey.shape == frames.shape and grey.dtype == np.uint8
+    assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 1], grey[..., 2])
+    luma = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.abs(grey[..., 0].astype(np.float32) - luma).max() <= 0.5 + 1e-3
+    assert not np.array_equal(grey, frames)  # the fixture clip is in colour
+
+    config = TrainConfig(batch_size=8, windows_per_clip=2, grey_fraction=0.5)
+    plain = TrainConfig(batch_size=8, windows_per_clip=2)
+    changed = [
+        not np.array_equal(a, b)
+        for (x, _), (gx, _) in zip(
+            WindowBatches(fixture_clips, TINY_SPEC, plain, seed=6).epoch(0),
+            WindowBatches(fixture_clips, TINY_SPEC, config, seed=6).epoch(0),
+            strict=True,
+        )
+        for a, b in zip(x, gx, strict=True)
+    ]
+    assert any(changed) and not all(changed)
