@@ -517,6 +517,12 @@ def fold_jobs(clips: Sequence[Clip], config: TrainConfig, members: int = 1) -> l
     return jobs
 
 
+def early_stopped_epochs(folds: Sequence[dict[str, Any]], config: TrainConfig) -> int:
+    """Epochs of an early-stopping final fit: the folds' median best epoch, within bounds."""
+    median_best = int(np.median([fold["best_epoch"] for fold in folds]))
+    return min(config.max_epochs, max(config.min_epochs, median_best))
+
+
 def summarise_cv(
     clips: Sequence[Clip], jobs: Sequence[FitJob], results: Sequence[FitResult]
 ) -> dict[str, Any]:
@@ -783,8 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if final_epochs is None:
             # Early stopping: the final fit trains for the folds' median best epoch.
-            median_best = int(np.median([f["best_epoch"] for f in cv["folds"]]))
-            final_epochs = min(config.max_epochs, max(config.min_epochs, median_best))
+            final_epochs = early_stopped_epochs(cv["folds"], config)
     else:
         thresholds = {
             "low": 0.35,

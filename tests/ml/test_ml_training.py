@@ -20,6 +20,7 @@ from ml.train import (
     WindowBatches,
     _inner_split,
     configure_tensorflow,
+    early_stopped_epochs,
     fit_model,
     fold_jobs,
     load_clips,
@@ -277,3 +278,11 @@ def test_grey_windows_lose_their_colour_and_keep_their_brightness(fixture_clips)
         for a, b in zip(x, gx, strict=True)
     ]
     assert any(changed) and not all(changed)
+
+
+def test_early_stopped_final_fit_trains_the_median_best_epoch_within_bounds():
+    folds = [{"best_epoch": e} for e in (18, 22, 25, 30, 40)]
+    assert early_stopped_epochs(folds, TrainConfig(min_epochs=15, max_epochs=40)) == 25
+    # min_epochs never pushes the final fit past max_epochs (it used to).
+    assert early_stopped_epochs(folds, TrainConfig(min_epochs=15, max_epochs=3)) == 3
+    assert early_stopped_epochs(folds[:1], TrainConfig(min_epochs=20, max_epochs=40)) == 20
