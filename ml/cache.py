@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.preprocess import InputSpec, resize_frames
+from ml.preprocess import InputSpec, resize_frame
 from ml.video import decode_frames
 
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / ".ml-cache"
@@ -27,9 +27,10 @@ def decode_clip(path: str | os.PathLike[str], spec: InputSpec) -> np.ndarray:
     """Decode a clip at ``spec.fps`` and resize its frames to model size: uint8 (N, H, W, 3).
 
     Resizing before windowing is exactly what ``preprocess_window`` would do per frame, so
-    windows cut from this array equal windows preprocessed from the full-size frames.
+    windows cut from this array equal windows preprocessed from the full-size frames. Frames
+    are resized as they are decoded: memory follows the model size, not the file's.
     """
-    return resize_frames(decode_frames(path, fps=spec.fps), spec)
+    return np.stack(decode_frames(path, fps=spec.fps, transform=lambda f: resize_frame(f, spec)))
 
 
 def cached_clip(

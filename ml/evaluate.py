@@ -27,8 +27,8 @@ import numpy as np
 
 from ml.datasets import DatasetLayoutError, scan_dataset
 from ml.metrics import classification_report
-from ml.preprocess import clip_windows
-from ml.runtime import ViolenceDetector, default_model_dir
+from ml.preprocess import resize_frame
+from ml.runtime import ViolenceDetector, default_model_dir, mean_window_score
 from ml.video import VideoDecodeError, decode_frames
 
 
@@ -55,7 +55,12 @@ def evaluate(
         scan.records, desc="scoring", disable=not progress, unit="clip", file=sys.stderr
     ):
         try:
-            frames = decode_frames(record.path, fps=detector.spec.fps)
+            # Resized as decoded: a long high-resolution clip stays a few MB in memory.
+            frames = decode_frames(
+                record.path,
+                fps=detector.spec.fps,
+                transform=lambda frame: resize_frame(frame, detector.spec),
+            )
         except VideoDecodeError as error:
             scan.skip(record.path, str(error))
             continue
@@ -65,8 +70,7 @@ def evaluate(
         if len(frames) < 2:
             scan.skip(record.path, "fewer than 2 frames")
             continue
-        window_scores = detector.predict(clip_windows(frames, detector.spec))
-        score = float(window_scores.mean())
+        score = mean_window_score(detector.predict, frames, detector.spec)
         labels.append(record.label)
         scores.append(score)
         per_clip.append({"clip": str(record.path), "label": record.label, "score": round(score, 5)})

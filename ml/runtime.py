@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.preprocess import InputSpec, preprocess_window
+from ml.preprocess import InputSpec, clip_window_batches, preprocess_window
 
 __all__ = ["InputSpec", "Thresholds", "ViolenceDetector", "default_model_dir"]
 
@@ -73,6 +73,24 @@ def make_predict_fn(model: Any, spec: InputSpec) -> Callable[[np.ndarray], np.nd
         return np.asarray(scores, dtype=np.float32)
 
     return predict
+
+
+def mean_window_score(
+    predict: Callable[[np.ndarray], np.ndarray],
+    clip_frames: Sequence[np.ndarray] | np.ndarray,
+    spec: InputSpec,
+    batch_size: int = 128,
+) -> float:
+    """A clip's score: the mean of ``predict`` over its overlapping windows (``clip_windows``).
+
+    The windows are preprocessed and scored a batch at a time, so a long clip costs the
+    memory of one batch, not of all its windows.
+    """
+    total, count = 0.0, 0
+    for batch in clip_window_batches(clip_frames, spec, batch_size=batch_size):
+        total += float(np.sum(predict(batch), dtype=np.float64))
+        count += len(batch)
+    return total / count
 
 
 class ViolenceDetector:
@@ -144,6 +162,4 @@ class ViolenceDetector:
 
     def score_clip(self, clip_frames: Sequence[np.ndarray] | np.ndarray) -> float:
         """Score a whole clip decoded at ``spec.fps``: the mean over its overlapping windows."""
-        from ml.preprocess import clip_windows
-
-        return float(self.predict(clip_windows(clip_frames, self.spec)).mean())
+        return mean_window_score(self.predict, clip_frames, self.spec, self._max_batch)

@@ -34,8 +34,14 @@ from ml.cache import DEFAULT_CACHE_DIR, cached_clip, file_sha256
 from ml.datasets import ClipRecord, DatasetScan, scan_dataset
 from ml.metrics import choose_thresholds, classification_report, save_plots
 from ml.model_config import ModelConfig
-from ml.preprocess import InputSpec, clip_windows, preprocess_window
-from ml.runtime import CARD_FILE, MODEL_FILE, default_model_dir, make_predict_fn
+from ml.preprocess import InputSpec, preprocess_window
+from ml.runtime import (
+    CARD_FILE,
+    MODEL_FILE,
+    default_model_dir,
+    make_predict_fn,
+    mean_window_score,
+)
 from ml.video import VideoDecodeError
 
 logger = logging.getLogger(__name__)
@@ -220,9 +226,7 @@ class WeightAverage:
 
 def clip_scores(predict: Any, clips: Sequence[Clip], spec: InputSpec) -> np.ndarray:
     """Clip score = mean of the scores of its overlapping windows."""
-    return np.array(
-        [float(np.mean(predict(clip_windows(c.frames, spec)))) for c in clips], dtype=np.float64
-    )
+    return np.array([mean_window_score(predict, c.frames, spec) for c in clips], dtype=np.float64)
 
 
 def fit_model(

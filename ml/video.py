@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,12 +20,16 @@ def decode_frames(
     *,
     fps: float | None = None,
     max_seconds: float | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """Decode a video file into RGB uint8 frames (H x W x 3).
 
     With ``fps`` the frames are resampled in time by presentation timestamp: for every tick of
     the target clock the latest decoded frame is kept, so the output rate does not depend on the
     source rate (12-30 fps cameras all give the same temporal spacing).
+    ``transform`` (e.g. a resize to model size) is applied to each frame as it is decoded, so
+    a long high-resolution file never holds its full-size frames all at once: two minutes of
+    720p at 10 fps are 3.3 GB full size and 15 MB at 64x64.
     Raises VideoDecodeError with the file name on missing, empty, corrupt or non-video input.
     """
     file_path = Path(path)
@@ -59,11 +64,11 @@ def decode_frames(
                 if max_seconds is not None and elapsed >= max_seconds:
                     break
                 if fps is None:
-                    frames.append(frame.to_ndarray(format="rgb24"))
+                    frames.append(_converted(frame, transform))
                     continue
                 if elapsed + 1e-6 < next_tick:
                     continue
-                image = frame.to_ndarray(format="rgb24")
+                image = _converted(frame, transform)
                 # A slow source repeats its frame for every target tick it covers.
                 while elapsed + 1e-6 >= next_tick:
                     frames.append(image)
@@ -79,3 +84,10 @@ def decode_frames(
     if not frames:
         raise VideoDecodeError(f"{file_path}: no decodable video frames")
     return frames
+
+
+def _converted(
+    frame: av.VideoFrame, transform: Callable[[np.ndarray], np.ndarray] | None
+) -> np.ndarray:
+    image = frame.to_ndarray(format="rgb24")
+    return image if transform is None else transform(image)

@@ -6,8 +6,10 @@ import pytest
 from ml.cache import decode_clip
 from ml.preprocess import (
     InputSpec,
+    clip_window_batches,
     clip_windows,
     preprocess_window,
+    resize_frame,
     sample_indices,
     window_starts,
 )
@@ -100,6 +102,34 @@ def test_cached_model_size_frames_give_the_same_window_as_full_size_frames(fight
     np.testing.assert_array_equal(
         preprocess_window(full[window], spec), preprocess_window(small[window], spec)
     )
+
+
+def test_decode_applies_the_transform_to_every_kept_frame(fight_clip):
+    spec = InputSpec()
+    full = decode_frames(fight_clip, fps=spec.fps)
+    small = decode_frames(fight_clip, fps=spec.fps, transform=lambda f: resize_frame(f, spec))
+    assert len(small) == len(full)
+    assert {f.shape for f in small} == {(spec.height, spec.width, 3)}
+    for before, after in zip(full, small, strict=True):
+        np.testing.assert_array_equal(resize_frame(before, spec), after)
+    np.testing.assert_array_equal(decode_clip(fight_clip, spec), np.stack(small))
+
+
+def test_clip_window_batches_are_clip_windows_in_order():
+    spec = InputSpec(frames=4, height=32, width=32)
+    frames = random_frames(60, 48, 64)
+    starts = window_starts(len(frames), spec)
+    expected = np.stack(
+        [preprocess_window(frames[s : s + spec.window_frames], spec) for s in starts]
+    )
+    batches = list(clip_window_batches(frames, spec, batch_size=4))
+    assert [len(b) for b in batches] == [4] * (len(starts) // 4) + (
+        [len(starts) % 4] if len(starts) % 4 else []
+    )
+    np.testing.assert_array_equal(np.concatenate(batches), expected)
+    np.testing.assert_array_equal(clip_windows(frames, spec), expected)
+    with pytest.raises(ValueError, match="batch_size"):
+        next(clip_window_batches(frames, spec, batch_size=0))
 
 
 def test_decode_resamples_to_requested_fps(fight_clip):

@@ -8,7 +8,13 @@ import pytest
 
 from ml.cache import decode_clip
 from ml.preprocess import clip_windows
-from ml.runtime import InputSpec, Thresholds, ViolenceDetector, default_model_dir
+from ml.runtime import (
+    InputSpec,
+    Thresholds,
+    ViolenceDetector,
+    default_model_dir,
+    mean_window_score,
+)
 from ml.video import decode_frames
 
 
@@ -44,6 +50,15 @@ def test_predict_handles_empty_single_and_batched_input(detector, fight_clip):
     assert np.all((scores >= 0) & (scores <= 1))
     np.testing.assert_allclose(scores[: len(windows)], detector.predict(windows), atol=1e-5)
     np.testing.assert_allclose(detector.predict(list(windows[:1])), scores[:1], atol=1e-5)
+
+
+def test_score_clip_is_the_mean_window_score_in_any_batch_size(detector, fight_clip):
+    frames = decode_clip(fight_clip, detector.spec)
+    expected = float(detector.predict(clip_windows(frames, detector.spec)).mean())
+    assert detector.score_clip(frames) == pytest.approx(expected, abs=1e-6)
+    assert mean_window_score(detector.predict, frames, detector.spec, 1) == pytest.approx(
+        expected, abs=1e-6
+    )
 
 
 def test_predict_rejects_wrong_shapes(detector):
