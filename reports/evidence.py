@@ -22,12 +22,12 @@ import io
 import json
 import zipfile
 import zoneinfo
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db.models import Q
@@ -51,6 +51,11 @@ SIGNED_ENVELOPE = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEY})
 # Every entry carries this time, so the same content always gives the same bytes.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _CHUNK = 1024 * 1024
+# The most a manifest, signature or key of a real package needs; larger members are refused
+# before they are read, so a small crafted ZIP cannot inflate gigabytes into memory.
+_ENVELOPE_LIMITS = {MANIFEST: 64 * 1024 * 1024, SIGNATURE: 4096, PUBLIC_KEY: 4096}
+# Report ids fit a signed 64-bit column; anything else in an unsigned manifest is not looked up.
+_MAX_DB_ID = 2**63 - 1
 
 
 def _utc(value: dt.datetime | None) -> str | None:
@@ -59,12 +64,6 @@ def _utc(value: dt.datetime | None) -> str | None:
 
 def _local(value: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
     return value.astimezone(zone).isoformat() if value else None
-
-
-def _chunks(field_file: FieldFile) -> Iterator[bytes]:
-    with field_file.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            yield chunk
 
 
 def _file_name(kind: str, segment: Segment, field_file: FieldFile) -> str:
@@ -122,10 +121,18 @@ class _Builder:
         )
 
     def add_field_file(self, name: str, field_file: FieldFile) -> str:
+        """Copy a stored file into the archive; FileNotFoundError leaves the archive untouched.
+
+        The source is opened before its entry: an entry opened first stays in the ZIP, empty
+        and unlisted, when the file turns out to be gone, and the package fails its own check.
+        """
         digest = hashlib.sha256()
         size = 0
-        with self.archive.open(self._info(name), "w", force_zip64=True) as target:
-            for chunk in _chunks(field_file):
+        with (
+            field_file.open("rb") as source,
+            self.archive.open(self._info(name), "w", force_zip64=True) as target,
+        ):
+            while chunk := source.read(_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
                 target.write(chunk)
@@ -208,6 +215,7 @@ def build_package(report: PoliceReport, target: io.BufferedIOBase | Any) -> dict
             segment_entries.append(entry)
 
         chain_break = audit_verify_chain()
+        head = AuditEvent.objects.order_by("-id").values("id", "hash").first()
         audit = {
             "chain_intact": chain_break is None,
             "chain_break": (
@@ -296,6 +304,12 @@ def build_package(report: PoliceReport, target: io.BufferedIOBase | Any) -> dict
                 for d in decisions
             ],
             "audit_events": len(events),
+            # The chain's newest event when the package was built. Packages leave the server,
+            # so each one held by the police pins the chain up to here: a chain later rewritten
+            # or cut back below this event no longer matches (`verify_evidence` checks it).
+            "audit_chain_head": (
+                {"event": head["id"], "hash": head["hash"]} if head is not None else None
+            ),
             "files": builder.files,
         }
         manifest_bytes = _canonical(manifest)
@@ -314,6 +328,9 @@ class Verification:
     problems: list[str] = field(default_factory=list)
     checked_files: int = 0
     manifest: dict[str, Any] | None = None
+    # Fingerprint of the key inside the package: whoever built the package chose it, so it
+    # proves nothing until it is compared with a key the checker trusts.
+    signer_fingerprint: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -330,6 +347,15 @@ def _sha256_of_member(archive: zipfile.ZipFile, name: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _read_envelope_member(archive: zipfile.ZipFile, name: str) -> bytes:
+    limit = _ENVELOPE_LIMITS[name]
+    with archive.open(name) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{name} is larger than {limit} bytes")
+    return data
+
+
 def verify_package(path: Path, *, trusted_public_pem: bytes | None = None) -> Verification:
     """Check a package: signature over the manifest, then every file against the manifest."""
     result = Verification()
@@ -340,7 +366,7 @@ def verify_package(path: Path, *, trusted_public_pem: bytes | None = None) -> Ve
         return result
     with archive:
         names = archive.namelist()
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
         for name in duplicates:
             result.problems.append(f"{name}: appears more than once in the archive")
         try:
@@ -359,16 +385,19 @@ def verify_package(path: Path, *, trusted_public_pem: bytes | None = None) -> Ve
         if missing_envelope:
             return result
         try:
-            manifest_bytes = archive.read(MANIFEST)
-            signature = base64.b64decode(archive.read(SIGNATURE).strip(), validate=True)
-            public_pem = archive.read(PUBLIC_KEY)
-        except (zipfile.BadZipFile, ValueError, OSError) as exc:
-            result.problems.append(f"cannot read the signed manifest: {exc}")
+            manifest_bytes = _read_envelope_member(archive, MANIFEST)
+            signature = base64.b64decode(
+                _read_envelope_member(archive, SIGNATURE).strip(), validate=True
+            )
+            public_pem = _read_envelope_member(archive, PUBLIC_KEY)
+        except Exception as exc:  # anything a hostile archive raises: methods, encryption, zlib
+            result.problems.append(f"cannot read the signed manifest: {exc!r}")
             return result
+        result.signer_fingerprint = key_fingerprint(public_pem)
         try:
             public_key = serialization.load_pem_public_key(public_pem)
-        except ValueError as exc:
-            result.problems.append(f"{PUBLIC_KEY}: not a public key ({exc})")
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            result.problems.append(f"{PUBLIC_KEY}: not a usable public key ({exc})")
             return result
         if not isinstance(public_key, Ed25519PublicKey):
             result.problems.append(f"{PUBLIC_KEY}: not an Ed25519 key")
@@ -427,8 +456,8 @@ def issued_package_problems(path: Path, manifest: dict[str, Any] | None) -> list
     """
     digest = file_sha256(path)
     if EvidencePackage.objects.filter(sha256=digest).exists():
-        return []
-    report_id = (manifest or {}).get("report", {}).get("id")
+        return _audit_head_problems(manifest)
+    report_id = _manifest_id(manifest, "report")
     issued = EvidencePackage.objects.filter(report_id=report_id) if report_id else None
     if issued is not None and issued.exists():
         return [
@@ -436,3 +465,38 @@ def issued_package_problems(path: Path, manifest: dict[str, Any] | None) -> list
             f"for report {report_id}"
         ]
     return [f"no package with SHA-256 {digest} was issued by this server"]
+
+
+def _manifest_id(manifest: dict[str, Any] | None, section: str, key: str = "id") -> int | None:
+    """An id read from a manifest, or None where it is absent or not a plausible row id."""
+    part = manifest.get(section) if isinstance(manifest, dict) else None
+    value = part.get(key) if isinstance(part, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_DB_ID:
+        return None
+    return value
+
+
+def _audit_head_problems(manifest: dict[str, Any] | None) -> list[str]:
+    """Is the audit event the package pinned still in the chain, with the same hash?"""
+    pinned = manifest.get("audit_chain_head") if isinstance(manifest, dict) else None
+    if not isinstance(pinned, dict):
+        return []  # packages built before heads were pinned, or on an empty chain
+    event_id = _manifest_id(manifest, "audit_chain_head", "event")
+    pinned_hash = pinned.get("hash")
+    still_there = (
+        event_id is not None
+        and isinstance(pinned_hash, str)
+        and AuditEvent.objects.filter(pk=event_id, hash=pinned_hash).exists()
+    )
+    if not still_there:
+        return [
+            f"the audit chain no longer holds event {pinned.get('event')} with the hash this "
+            "package recorded: the chain was changed after the package was issued"
+        ]
+    chain_break = audit_verify_chain(AuditEvent.objects.filter(pk__lte=event_id))
+    if chain_break is not None:
+        return [
+            f"the audit chain up to this package's event {event_id} is broken at event "
+            f"{chain_break.event_id}: {chain_break.reason}"
+        ]
+    return []

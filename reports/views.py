@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -20,6 +20,7 @@ from reports.services import (
     evidence_package_create,
     police_report_update,
 )
+from reports.signing import key_fingerprint, public_key_pem, signing_key
 
 POLICE_ROLES = (Role.LIAISON, Role.OPERATOR)
 
@@ -53,6 +54,18 @@ def report_list(request: HttpRequest) -> HttpResponse:
     return render(request, "reports/report_list.html", {"reports": reports})
 
 
+def _signing_fingerprint() -> str | None:
+    """The fingerprint a liaison checks packages against away from this server.
+
+    It has to come from here, not from the package: a forger who re-signs a package puts their
+    own key, and its fingerprint, inside it.
+    """
+    try:
+        return key_fingerprint(public_key_pem(signing_key()))
+    except ImproperlyConfigured:
+        return None
+
+
 def _render_detail(
     request: HttpRequest,
     report: PoliceReport,
@@ -78,6 +91,7 @@ def _render_detail(
             "segments": case.segments.order_by("started_at"),
             "decisions": case.decisions.select_related("expert"),
             "packages": packages,
+            "signing_fingerprint": _signing_fingerprint(),
             "form": form or ReportStatusForm(report=report),
         },
         status=status,

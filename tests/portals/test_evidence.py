@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,9 +14,10 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from reports.evidence import verify_package
+from reports.evidence import SIGNATURE, verify_package
 from reports.models import AuditEvent, EvidencePackage, PoliceReport
-from reports.signing import public_key_pem
+from reports.services import audit_record
+from reports.signing import key_fingerprint, public_key_pem, signing_key
 from tests.conftest import World
 from tests.portals.conftest import client_as
 
@@ -156,6 +158,20 @@ def test_removed_added_and_resigned_files_are_named(footage: World, tmp_path: Pa
     )
     assert verify_package(resigned).ok  # consistent on its own ...
     assert verify(resigned).startswith("FAILED")  # ... but not signed by this server.
+    # Away from the server the key inside the package proves nothing: offline without a
+    # trusted key is a failure that names the signer, and a trusted key or fingerprint
+    # tells the forgery from the real package.
+    server_fp = key_fingerprint(public_key_pem(signing_key()))
+    unpinned = verify(resigned, "--offline")
+    assert "FAILED" in unpinned
+    assert verify(resigned, "--offline", "--fingerprint", server_fp).startswith("FAILED")
+    server_key = tmp_path / "server.pem"
+    server_key.write_bytes(public_key_pem(signing_key()))
+    assert verify(resigned, "--offline", "--public-key", str(server_key)).startswith("FAILED")
+    assert verify(path, "--offline", "--fingerprint", server_fp) == "OK"
+    assert verify(path, "--offline", "--public-key", str(server_key)) == "OK"
+    assert verify(path, "--offline").startswith("FAILED")
+    assert verify(path, "--public-key", str(tmp_path / "absent.pem")).startswith("FAILED")
 
     edited_unsigned = verify_package(
         rewrite(path, tmp_path / "edited.zip", replace={"manifest.json": edited_bytes})
@@ -242,3 +258,122 @@ def test_status_updates_and_bad_input(footage: World) -> None:
     w.report_a.refresh_from_db()
     w.violent_case_a.refresh_from_db()
     assert w.report_a.status == "closed" and w.violent_case_a.status == "closed"
+
+
+def test_offline_failure_names_the_packages_signer(footage: World, tmp_path: Path, capsys) -> None:
+    path = download_package(footage, tmp_path)
+    with pytest.raises(CommandError):
+        call_command("verify_evidence", str(path), "--offline")
+    server_fp = key_fingerprint(public_key_pem(signing_key()))
+    assert f"signer not checked: the package is signed by {server_fp}" in capsys.readouterr().err
+
+
+def test_report_page_shows_the_servers_key_fingerprint(footage: World) -> None:
+    page = client_as(footage.lee).get(reverse("report-detail", args=[footage.report_a.pk]))
+    server_fp = key_fingerprint(public_key_pem(signing_key()))
+    assert f"--fingerprint {server_fp}" in page.content.decode()
+
+
+def test_a_stored_file_gone_missing_still_gives_a_valid_package(
+    footage: World, tmp_path: Path
+) -> None:
+    segment = footage.violent_case_a.segments.order_by("started_at").first()
+    assert segment is not None
+    Path(segment.preview.path).unlink()
+    path = download_package(footage, tmp_path)
+    assert verify(path) == "OK"
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        assert f"previews/segment-{segment.pk}.mp4" not in archive.namelist()
+    entry = next(e for e in manifest["segments"] if e["id"] == segment.pk)
+    assert entry["preview"] is None
+    assert entry["preview_missing"] == "erased before the package was built"
+
+
+def _resigned(src: Path, dst: Path, manifest: dict[str, Any]) -> Path:
+    """The package with `manifest` signed by the server's own key, so only the content is odd."""
+    data = json.dumps(manifest).encode()
+    signature = base64.b64encode(signing_key().sign(data))
+    return rewrite(src, dst, replace={"manifest.json": data, SIGNATURE: signature})
+
+
+def _with_member_flags(src: Path, dst: Path, name: str, *, method: int = 0, flags: int = 0) -> Path:
+    """Rewrite the local and central headers of `name` to claim another method or flags."""
+    data = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as archive:
+        local = archive.getinfo(name).header_offset
+        central = archive.start_dir
+    while data[central + 46 : central + 46 + len(name)] != name.encode():
+        central = data.index(b"PK\x01\x02", central + 4)
+    for header, flag_at, method_at in ((local, 6, 8), (central, 8, 10)):
+        if method:
+            data[header + method_at : header + method_at + 2] = method.to_bytes(2, "little")
+        if flags:
+            old = int.from_bytes(data[header + flag_at : header + flag_at + 2], "little")
+            data[header + flag_at : header + flag_at + 2] = (old | flags).to_bytes(2, "little")
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_hostile_packages_are_reported_not_crashed_on(footage: World, tmp_path: Path) -> None:
+    path = download_package(footage, tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+
+    # Unsigned manifest content with the wrong types where verification looks up the report.
+    for n, report in enumerate(("x", {"id": "abc"}, {"id": 10**30}, {"id": True}, None)):
+        odd = _resigned(path, tmp_path / f"odd-{n}.zip", {**manifest, "report": report})
+        assert verify(odd).startswith("FAILED"), report
+    for n, head in enumerate(("x", {"event": "1", "hash": None}, {"event": -1, "hash": []})):
+        odd = _resigned(path, tmp_path / f"head-{n}.zip", {**manifest, "audit_chain_head": head})
+        assert verify(odd).startswith("FAILED"), head
+
+    # A manifest stored with a compression method zipfile does not know, and one flagged as
+    # encrypted.
+    unknown_method = _with_member_flags(path, tmp_path / "method.zip", "manifest.json", method=99)
+    encrypted = _with_member_flags(path, tmp_path / "encrypted.zip", "manifest.json", flags=0x1)
+    for hostile in (unknown_method, encrypted):
+        result = verify_package(hostile)
+        assert any("cannot read the signed manifest" in p for p in result.problems), hostile
+        assert verify(hostile).startswith("FAILED")
+
+    # A public key of an algorithm that cannot sign this (P-256) and one that is not a key.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    p256 = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    for n, pem in enumerate(
+        (p256, b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    ):
+        bad_key = rewrite(path, tmp_path / f"key-{n}.zip", replace={"public_key.pem": pem})
+        assert not verify_package(bad_key).ok
+        assert verify(bad_key).startswith("FAILED")
+
+    # A small ZIP whose manifest inflates to 80 MiB is refused before it is read whole.
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path) as old, zipfile.ZipFile(bomb, "w") as new:
+        for info in old.infolist():
+            if info.filename != "manifest.json":
+                new.writestr(info, old.read(info.filename))
+        new.writestr("manifest.json", b" " * (80 * 1024 * 1024), zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 2 * 1024 * 1024
+    result = verify_package(bomb)
+    assert any("manifest.json is larger than" in p for p in result.problems), result.problems
+
+
+def test_package_pins_the_audit_chain_head(footage: World, tmp_path: Path) -> None:
+    path = download_package(footage, tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        pinned = json.loads(archive.read("manifest.json"))["audit_chain_head"]
+    assert AuditEvent.objects.filter(pk=pinned["event"], hash=pinned["hash"]).exists()
+    audit_record(actor=None, action="later.event")
+    assert verify(path) == "OK"  # the chain growing after the package is fine
+
+    # Cutting the chain back below the pinned event (triggers dropped by someone with database
+    # access) leaves a chain that verifies on its own; the package held by the police does not.
+    AuditEvent.objects.filter(pk__gte=pinned["event"]).delete()
+    assert verify(path).startswith("FAILED")

@@ -26,25 +26,46 @@ class Command(BaseCommand):
             "(default: this server's evidence key, when it has one)",
         )
         parser.add_argument(
+            "--fingerprint",
+            help="SHA256:... fingerprint of the key the package must be signed with, as the "
+            "report page and the package's summary show it",
+        )
+        parser.add_argument(
             "--offline",
             action="store_true",
-            help="Check the package on its own, without this server's records or key.",
+            help="Check the package without this server's records or key; needs --public-key "
+            "or --fingerprint, since the key inside a package proves nothing on its own.",
         )
 
     def handle(self, *args: Any, package: Path, **options: Any) -> None:
         if not package.is_file():
             raise CommandError(f"{package} is not a file")
         trusted: bytes | None = None
+        fingerprint = (options["fingerprint"] or "").strip() or None
         if options["public_key"]:
-            trusted = options["public_key"].read_bytes()
-        elif not options["offline"]:
+            try:
+                trusted = options["public_key"].read_bytes()
+            except OSError as exc:
+                raise CommandError(f"cannot read --public-key: {exc}") from exc
+        elif not options["offline"] and fingerprint is None:
             try:
                 trusted = public_key_pem(signing_key())
             except ImproperlyConfigured:
                 trusted = None
         result = verify_package(package, trusted_public_pem=trusted)
         problems = list(result.problems)
-        if not options["offline"]:
+        signer = result.signer_fingerprint
+        if fingerprint is not None and signer is not None and signer != fingerprint:
+            problems.append(f"signed by {signer}, not by the trusted key {fingerprint}")
+        if options["offline"]:
+            if trusted is None and fingerprint is None and signer is not None:
+                # A forger re-signs an edited manifest and ships their own key: the package is
+                # then consistent with itself, so only a key from elsewhere tells them apart.
+                problems.append(
+                    f"signer not checked: the package is signed by {signer}; pass --public-key "
+                    "or --fingerprint with the key of the server that issued it"
+                )
+        else:
             problems += issued_package_problems(package, result.manifest)
         if problems:
             for problem in problems:
