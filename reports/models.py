@@ -74,9 +74,14 @@ class AuditEvent(models.Model):
     """An append-only, hash-chained record of who did what.
 
     Each row stores the hash of the row before it and its own hash over its content and that
-    link, so removing or editing any row breaks the chain from there on. The database refuses
-    UPDATE and DELETE (triggers added by migration), and the unique `prev_hash` stops two
-    writers from extending the chain from the same row.
+    link, so editing, inserting or removing a row breaks the chain from there on. The database
+    refuses UPDATE and DELETE (triggers added by migration), and the unique `prev_hash` stops
+    two writers from extending the chain from the same row.
+
+    The hashes are unkeyed: someone who can drop the triggers can cut the newest rows off, or
+    edit a row and rehash everything after it, and the chain alone still looks whole. What
+    catches that is outside the database: every evidence package pins the chain's newest event
+    and its hash in its signed manifest, and `verify_evidence` checks that event is still there.
     """
 
     class Outcome(models.TextChoices):

@@ -100,6 +100,10 @@ def audit_record(
     actor_label = actor.get_username() if actor is not None and actor.is_authenticated else "system"
     # Round-trip through JSON so what is hashed is exactly what the database gives back.
     details_json = json.loads(json.dumps(details or {}, default=str))
+    # The same for the address: the column stores IPv6 in its short lower-case form
+    # ("2001:DB8:0:0::1" comes back as "2001:db8::1"), and a hash over the long form would
+    # read as tampering.
+    ip_address = AuditEvent._meta.get_field("ip_address").get_prep_value(ip_address)
     object_type = target._meta.label if target is not None else ""
     object_id = str(target.pk) if target is not None else ""
     for attempt in range(_MAX_CHAIN_RETRIES):
