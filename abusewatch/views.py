@@ -52,13 +52,13 @@ def case_open(request: HttpRequest, pk: int) -> HttpResponse:
     from detection.models import Band
     from detection.selectors import cases_visible_to
     from reports.selectors import reports_visible_to
-    from reviews.selectors import review_queue_for
+    from reviews.selectors import case_for_review
 
     case = get_object_or_404(cases_visible_to(request.user), pk=pk)
     report = reports_visible_to(request.user).filter(case=case).first()
     if report is not None:
         return redirect("report-detail", pk=report.pk)
-    if case.band == Band.UNCERTAIN and review_queue_for(request.user).exists():
+    if case.band == Band.UNCERTAIN and case_for_review(request.user, case.pk) is not None:
         return redirect("review-case", pk=case.pk)
     user = request.user
     if user.is_superuser or (

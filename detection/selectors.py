@@ -17,18 +17,23 @@ from detection.models import Band, Case, Detection, Segment
 if TYPE_CHECKING:
     from abusewatch.typing import AnyUser as User
     from cameras.models import Camera
+    from reviews.models import ExpertProfile
 
 
-def _expert_regions(user: User) -> list[str] | None:
-    """The regions an expert reviews ([] = all regions), or None when not an expert."""
+def expert_profile_of(user: User) -> ExpertProfile | None:
     from reviews.models import ExpertProfile
 
     if user.pk is None:
         return None
-    profile = ExpertProfile.objects.filter(user__pk=user.pk).only("regions").first()
-    if profile is None:
-        return None
-    return [str(region) for region in profile.regions or []]
+    return ExpertProfile.objects.filter(user__pk=user.pk).only("regions").first()
+
+
+def expert_region_scope(profile: ExpertProfile) -> Q:
+    """The uncertain cases of the regions an expert covers."""
+    scope = Q(band=Band.UNCERTAIN)
+    if not profile.covers_every_region:
+        scope &= Q(camera__site__region__in=profile.region_names())
+    return scope
 
 
 def case_scope(user: User) -> Q | None:
@@ -38,12 +43,9 @@ def case_scope(user: User) -> Q | None:
         return None
     scope = Q(camera__site__admins__id=user.pk)
     scope |= Q(police_report__station__liaisons__id=user.pk)
-    regions = _expert_regions(user)
-    if regions is not None:
-        expert_scope = Q(band=Band.UNCERTAIN)
-        if regions:
-            expert_scope &= Q(camera__site__region__in=regions)
-        scope |= expert_scope
+    profile = expert_profile_of(user)
+    if profile is not None:
+        scope |= expert_region_scope(profile)
     return scope
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -10,8 +11,17 @@ from django.utils.translation import gettext_lazy as _
 from detection.models import Case
 
 
+def validate_regions(value: object) -> None:
+    if not isinstance(value, list) or not all(
+        isinstance(region, str) and region.strip() for region in value
+    ):
+        raise ValidationError(
+            _('A list of region names, such as ["Seoul"]; an empty list [] for every region.')
+        )
+
+
 class ExpertProfile(models.Model):
-    """Makes a user a child-protection expert; empty `regions` means every region."""
+    """Makes a user a child-protection expert; an empty `regions` list means every region."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expert_profile"
@@ -21,6 +31,26 @@ class ExpertProfile(models.Model):
 
     def __str__(self) -> str:
         return f"Expert {self.user}"
+
+    def clean(self) -> None:
+        # Here rather than as a field validator: Django skips those for {} and "", which are
+        # exactly the values that must not be taken for "every region".
+        try:
+            validate_regions(self.regions)
+        except ValidationError as exc:
+            raise ValidationError({"regions": exc.messages}) from exc
+
+    @property
+    def covers_every_region(self) -> bool:
+        # Only the empty list: {}, "" or null written past the form's validation are just as
+        # falsy, and must grant nothing rather than every region.
+        return isinstance(self.regions, list) and not self.regions
+
+    def region_names(self) -> list[str]:
+        """The named regions; a malformed stored value names none."""
+        if not isinstance(self.regions, list):
+            return []
+        return [region for region in self.regions if isinstance(region, str) and region.strip()]
 
 
 class ReviewDecision(models.Model):

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from detection.models import Band, Case, Detection, Segment
-from detection.selectors import cases_visible_to
+from detection.selectors import expert_profile_of, expert_region_scope
 from reviews.agreement import Agreement, agreement_of
 
 if TYPE_CHECKING:
@@ -36,14 +36,32 @@ def is_reviewer(user: AnyUser) -> bool:
     )
 
 
+def cases_reviewable_by(user: AnyUser) -> QuerySet[Case]:
+    """Uncertain cases the user may judge: those of an expert's regions, all for operators.
+
+    Built from the expert profile alone, not from everything the user may see: an expert who
+    also administers a centre never judges that centre's cases (a conflict of interest), even
+    though they see them as its admin.
+    """
+    if user.pk is None or not user.is_active:
+        return Case.objects.none()
+    cases = Case.objects.select_related("camera__site", "camera__site__police_station")
+    if getattr(user, "is_superuser", False):
+        return cases.filter(band=Band.UNCERTAIN)
+    profile = expert_profile_of(user)
+    if profile is None:
+        return Case.objects.none()
+    return cases.filter(expert_region_scope(profile)).exclude(camera__site__admins__id=user.pk)
+
+
 def review_queue_for(
     user: AnyUser, *, sort: str = "score", site: int | None = None, region: str = ""
 ) -> QuerySet[Case]:
     """Uncertain cases still waiting for an expert, most suspicious first by default."""
     if not is_reviewer(user):
         return Case.objects.none()
-    cases = cases_visible_to(user).filter(
-        band=Band.UNCERTAIN, status__in=[Case.Status.OPEN, Case.Status.UNDER_REVIEW]
+    cases = cases_reviewable_by(user).filter(
+        status__in=[Case.Status.OPEN, Case.Status.UNDER_REVIEW]
     )
     if site is not None:
         cases = cases.filter(camera__site_id=site)
@@ -66,12 +84,7 @@ def case_for_review(user: AnyUser, pk: int) -> Case | None:
     """A case the user may review (any status, so decided cases still open read-only)."""
     if not is_reviewer(user):
         return None
-    return (
-        cases_visible_to(user)
-        .filter(band=Band.UNCERTAIN, pk=pk)
-        .select_related("claimed_by")
-        .first()
-    )
+    return cases_reviewable_by(user).filter(pk=pk).select_related("claimed_by").first()
 
 
 def case_segments(case: Case) -> list[Segment]:
