@@ -74,8 +74,10 @@ def groups_for_user(user: AnyUser) -> list[str]:
     ]
     profile = ExpertProfile.objects.filter(user__pk=user.pk).first()
     if profile is not None:
-        regions = [str(region) for region in profile.regions or []]
-        groups += [region_group(region) for region in regions] if regions else [EXPERTS_ALL_GROUP]
+        if profile.covers_every_region:
+            groups.append(EXPERTS_ALL_GROUP)
+        else:
+            groups += [region_group(region) for region in profile.region_names()]
     return groups
 
 
@@ -115,11 +117,18 @@ def camera_payload(camera: Camera) -> dict[str, Any]:
 
 
 def case_groups(case: Case) -> list[str]:
+    from reports.models import PoliceReport
+
     site = case.camera.site
     groups = [OPERATORS_GROUP, site_group(site.pk)]
     if case.band == Band.UNCERTAIN:
         groups += [EXPERTS_ALL_GROUP, region_group(site.region)]
-    if hasattr(case, "police_report") or case.band == Band.VIOLENT:
+    # The station a report went to keeps hearing of its case even after the site moves to
+    # another station; a violent case not yet reported goes to the site's station.
+    report = PoliceReport.objects.filter(case_id=case.pk).only("station_id").first()
+    if report is not None:
+        groups.append(station_group(report.station_id))
+    elif case.band == Band.VIOLENT:
         groups.append(station_group(site.police_station_id))
     return groups
 

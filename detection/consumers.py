@@ -8,6 +8,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 
 from abusewatch.operations.live import (
     WEBSOCKET_HEARTBEAT_SECONDS,
@@ -19,6 +20,12 @@ from detection.alerts import groups_for_user
 # Close codes in the 4000 range are the application's; browsers show them to alerts.js.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+
+
+def _current_groups(user_pk: int) -> list[str]:
+    # The session's user object is as it was at connect: read the account again.
+    user = get_user_model().objects.filter(pk=user_pk).first()
+    return groups_for_user(user) if user is not None else []
 
 
 class AlertConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -45,6 +52,25 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         while True:
             await asyncio.sleep(WEBSOCKET_HEARTBEAT_SECONDS)
             await websocket_client_seen(self.channel_name)
+            if not await self._rejoin_current_groups():
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+
+    async def _rejoin_current_groups(self) -> bool:
+        """Follow the user's roles as they are now; False when none is left.
+
+        Groups are chosen at connect, but an admin removed from a site or an expert whose
+        profile is deleted must stop hearing its alerts on a socket that is already open, and a
+        deactivated account hears nothing. Re-adding the kept groups also renews their
+        membership, which the Redis channel layer otherwise expires after a day.
+        """
+        groups = await database_sync_to_async(_current_groups)(self.scope["user"].pk)
+        for group in set(self.joined) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined = groups
+        return bool(groups)
 
     async def disconnect(self, code: int) -> None:
         heartbeat = getattr(self, "heartbeat", None)

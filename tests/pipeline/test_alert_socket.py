@@ -85,3 +85,29 @@ def test_an_idle_socket_still_hears_alerts(world, listen):
     message = alice.wait(lambda m: m["type"] == "case.alert", timeout=10)
     assert message["case"]["id"] == world.uncertain_case_a.pk
     assert not alice.communicator.future.done()
+
+
+def test_an_open_socket_follows_the_users_roles(world, listen, monkeypatch):
+    """Roles are read again at every heartbeat: a removed admin stops hearing their site."""
+    import time
+
+    from tests import factories
+    from tests.pipeline.conftest import wait_for
+
+    monkeypatch.setattr("detection.consumers.WEBSOCKET_HEARTBEAT_SECONDS", 0.3)
+    # Bob administers the Busan centre and is also a Seoul expert; Alice only administers hers.
+    factories.ExpertProfileFactory(user=world.bob, regions=["Seoul"])
+    bob, alice = listen(world.bob), listen(world.alice)
+    assert bob.connected and alice.connected
+    world.site_b.admins.remove(world.bob)
+    world.site_a.admins.remove(world.alice)
+    # Alice has no role left: the server closes her socket.
+    wait_for(lambda: alice.failure is not None, timeout=10, what="alice's socket to close")
+    assert "websocket.close" in repr(alice.failure)
+    time.sleep(1.5)  # several of Bob's heartbeats
+    with transaction.atomic():
+        broadcast_case(world.uncertain_case_b)  # Busan: no longer Bob's
+        broadcast_case(world.uncertain_case_a)  # Seoul: Bob's as an expert
+    first = bob.wait(lambda m: m["type"] == "case.alert", timeout=10)
+    assert first["case"]["id"] == world.uncertain_case_a.pk
+    assert not bob.communicator.future.done()
