@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
@@ -7,6 +9,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from detection.models import Band, Case, Segment
 from detection.selectors import cases_visible_to, segments_visible_to
@@ -34,6 +37,28 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet[Case]):
         if self.action == "retrieve":
             cases = cases.prefetch_related("segments")
         return cases
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A case's detail, audited like the portals' case pages, refusals included."""
+        try:
+            case = self.get_object()
+        except Http404:
+            audit_record(
+                actor=request.user,
+                action="case.view",
+                ip_address=client_ip(request),
+                outcome="denied",
+                details={"case": str(kwargs.get("pk", ""))[:40], "via": "api"},
+            )
+            raise
+        audit_record(
+            actor=request.user,
+            action="case.view",
+            target=case,
+            ip_address=client_ip(request),
+            details={"via": "api"},
+        )
+        return Response(self.get_serializer(case).data)
 
 
 class SegmentViewSet(viewsets.ReadOnlyModelViewSet[Segment]):

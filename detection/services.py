@@ -188,7 +188,12 @@ def segment_create(
                 )
             segment.full_clean(validate_unique=False)
             segment.save()
-            if not gated:
+            if gated:
+                from detection.triage import segment_attach_to_nearby_cases
+
+                Camera.objects.select_for_update().filter(pk=camera_id).first()
+                segment_attach_to_nearby_cases(segment)
+            else:
                 segment_id = segment.pk
                 transaction.on_commit(lambda: _enqueue_analysis(segment_id, analysis_frames))
     except BaseException:
@@ -299,13 +304,21 @@ def segments_analyse(*, segment_ids: list[int]) -> list[Detection]:
 
 
 def segment_mark_failed(*, segment_id: int, reason: str) -> None:
-    Segment.objects.filter(pk=segment_id, status=Segment.Status.PENDING).update(
-        status=Segment.Status.FAILED
-    )
+    from detection.triage import segment_attach_to_nearby_cases
+
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is not None:
+        with transaction.atomic():
+            # The camera's lock first, in the order triage takes its locks.
+            Camera.objects.select_for_update().filter(pk=segment.camera_id).first()
+            Segment.objects.filter(pk=segment_id, status=Segment.Status.PENDING).update(
+                status=Segment.Status.FAILED
+            )
+            segment_attach_to_nearby_cases(segment)
     audit_record(
         actor=None,
         action="segment.analysis_failed",
-        target=Segment.objects.filter(pk=segment_id).first(),
+        target=segment,
         outcome="failed",
         details={"reason": reason[:300]},
     )

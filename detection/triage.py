@@ -141,6 +141,24 @@ def detection_triage(*, detection: Detection) -> Case | None:
     return near
 
 
+def segment_attach_to_nearby_cases(segment: Segment) -> None:
+    """Keep a window triage never sees with the cases whose pre- or post-roll it falls in.
+
+    Motion-gated windows and windows whose analysis failed get no detection, so triage never
+    attaches them; without this the footage just after an incident was not under its case's
+    legal hold and retention erased it. The caller holds the camera's row lock, as triage
+    does, so a case opened at the same time either sees this window or is seen by it.
+    """
+    pre = dt.timedelta(seconds=settings.CASE_PRE_ROLL_SECONDS)
+    post = dt.timedelta(seconds=settings.CASE_POST_ROLL_SECONDS)
+    for case in Case.objects.filter(
+        camera_id=segment.camera_id,
+        started_at__lt=segment.ended_at + pre,
+        ended_at__gt=segment.started_at - post,
+    ):
+        case.segments.add(segment)
+
+
 def _attach_footage_if_post_roll(case: Case, segment: Segment) -> None:
     post = dt.timedelta(seconds=settings.CASE_POST_ROLL_SECONDS)
     if segment.started_at < case.ended_at + post and segment.ended_at > case.started_at:

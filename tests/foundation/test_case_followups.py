@@ -1,0 +1,78 @@
+"""What follows a case after it opens: its alert groups, its post-roll footage, API views."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from cameras.models import Site
+from detection.alerts import case_groups, station_group
+from detection.models import Case, Segment
+from detection.services import segment_create, segment_mark_failed
+from reports.models import AuditEvent
+from tests import factories
+from tests.conftest import World, api_as
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_reported_case_stays_with_the_station_it_was_reported_to(world: World) -> None:
+    Site.objects.filter(pk=world.site_a.pk).update(police_station=world.station_b)
+    reported = Case.objects.select_related("camera__site").get(pk=world.violent_case_a.pk)
+    groups = case_groups(reported)
+    assert station_group(world.station_a.pk) in groups
+    assert station_group(world.station_b.pk) not in groups
+    # A violent case with no report yet goes to the site's station as it is now.
+    made = factories.CaseFactory(camera=world.camera_a, band="violent", peak_score=0.99)
+    unreported = Case.objects.select_related("camera__site").get(pk=made.pk)
+    assert station_group(world.station_b.pk) in case_groups(unreported)
+
+
+@pytest.fixture
+def media(settings, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return tmp_path
+
+
+def _window(camera_id: int, start: dt.datetime, folder: Path, **kwargs) -> Segment:
+    original = folder / f"{start.timestamp()}.mp4"
+    original.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"o" * 100)
+    return segment_create(
+        camera_id=camera_id,
+        started_at=start,
+        ended_at=start + dt.timedelta(seconds=2),
+        source=Segment.Source.INGEST,
+        original=original,
+        **kwargs,
+    )
+
+
+def test_post_roll_windows_triage_never_sees_stay_with_the_case(
+    world: World, media: Path, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.MOTION_GATE_THRESHOLD = 0.01
+    case = world.uncertain_case_b
+    # A still window just after the case (the motion gate skips it) ...
+    still = _window(case.camera_id, case.ended_at + dt.timedelta(seconds=1), media, motion_score=0)
+    # ... one whose analysis failed ...
+    with django_capture_on_commit_callbacks(execute=False):
+        failed = _window(case.camera_id, case.ended_at, media, motion_score=0.5)
+    segment_mark_failed(segment_id=failed.pk, reason="decoder gave up")
+    # ... and a still window well after the post-roll.
+    later = _window(case.camera_id, case.ended_at + dt.timedelta(seconds=30), media, motion_score=0)
+    held = set(case.segments.values_list("pk", flat=True))
+    assert {still.pk, failed.pk} <= held
+    assert later.pk not in held
+    # Another camera's case keeps none of them.
+    assert not world.uncertain_case_a.segments.filter(pk__in=[still.pk, failed.pk]).exists()
+
+
+def test_case_detail_over_the_api_is_audited_refusals_included(world: World) -> None:
+    case = world.violent_case_a
+    assert api_as(world.lee).get(f"/api/cases/{case.pk}/").status_code == 200
+    assert api_as(world.pat).get(f"/api/cases/{case.pk}/").status_code == 404
+    views = AuditEvent.objects.filter(action="case.view", details__via="api")
+    assert views.get(actor=world.lee, outcome="success").object_id == str(case.pk)
+    assert views.get(actor=world.pat, outcome="denied").details["case"] == str(case.pk)
