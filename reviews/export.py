@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from detection.models import Case
 from reviews.models import ReviewDecision
+from reviews.selectors import case_footage_start
 
 SETTLED = (Case.Status.DISMISSED, Case.Status.ESCALATED, Case.Status.REPORTED, Case.Status.CLOSED)
 LABELS = {ReviewDecision.Verdict.ABUSE: "abuse", ReviewDecision.Verdict.NOT_ABUSE: "not_abuse"}
@@ -32,6 +33,17 @@ def case_label(verdicts: list[str]) -> str | None:
     return LABELS[ReviewDecision.Verdict(ranked[0][0])]
 
 
+def abuse_spans(decisions: list[ReviewDecision]) -> list[tuple[float, float]]:
+    """The spans (seconds from the case's footage start) that experts marked as abuse."""
+    return [
+        (d.span_start_seconds, d.span_end_seconds)
+        for d in decisions
+        if d.verdict == ReviewDecision.Verdict.ABUSE
+        and d.span_start_seconds is not None
+        and d.span_end_seconds is not None
+    ]
+
+
 def export_labelled_clips(out: Path) -> ExportSummary:
     """Copy the original footage of every settled, labelled case into `out/<label>/`.
 
@@ -49,14 +61,25 @@ def export_labelled_clips(out: Path) -> ExportSummary:
         .order_by("pk")
     )
     for case in cases:
-        label = case_label([d.verdict for d in case.decisions.all()])
+        decisions = list(case.decisions.all())
+        label = case_label([d.verdict for d in decisions])
         if label is None:
             skipped += 1
             continue
         folder = out / label
         folder.mkdir(exist_ok=True)
-        for segment in sorted(case.segments.all(), key=lambda s: s.started_at):
+        segments = sorted(case.segments.all(), key=lambda s: s.started_at)
+        # A case's footage runs from its pre-roll to its post-roll; where experts marked when
+        # the abuse happened, only the windows that overlap it are abuse clips, so calm
+        # windows around the act do not teach the model that calm is abuse.
+        spans = abuse_spans(decisions) if label == "abuse" else []
+        origin = case_footage_start(case, segments)
+        for segment in segments:
             if not segment.original:
+                continue
+            start = (segment.started_at - origin).total_seconds()
+            end = (segment.ended_at - origin).total_seconds()
+            if spans and not any(start <= to and end >= since for since, to in spans):
                 continue
             suffix = PurePosixPath(segment.original.name or "").suffix.lower() or ".mp4"
             name = f"case{case.pk}_segment{segment.pk}{suffix}"

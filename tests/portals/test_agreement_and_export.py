@@ -31,12 +31,14 @@ def test_cohen_kappa_edges() -> None:
     assert three.pairs == 3 and three.observed == pytest.approx(1 / 3)
 
 
-def _decide(case: Case, expert, verdict: str) -> None:
+def _decide(case: Case, expert, verdict: str, span: tuple[float, float] | None = None) -> None:
     ReviewDecision.objects.create(
         case=case,
         expert=expert,
         verdict=verdict,
         outcome="escalate" if verdict == "abuse" else "dismiss",
+        span_start_seconds=span[0] if span else None,
+        span_end_seconds=span[1] if span else None,
     )
 
 
@@ -84,3 +86,20 @@ def test_export_labelled_clips_is_a_dataset_ml_train_reads(footage: World, tmp_p
     assert scan.layout == "labels.csv"
     assert sorted(r.label for r in scan.records) == [0, 0, 1, 1]
     assert {r.group for r in scan.records} == {str(w.camera_a.pk)}
+
+
+@pytest.mark.django_db
+def test_export_keeps_only_the_windows_experts_marked_as_abuse(footage: World, tmp_path) -> None:
+    w = footage
+    case = w.uncertain_case_a
+    segments = sorted(case.segments.all(), key=lambda s: s.started_at)
+    # The case's footage: two windows, 0-2 s and 2-4 s; both experts saw the act in the second.
+    assert [(s.ended_at - s.started_at).total_seconds() for s in segments] == [2.0, 2.0]
+    _decide(case, w.erin, "abuse", span=(2.5, 3.5))
+    _decide(case, w.sam, "abuse", span=(2.2, 3.0))
+    Case.objects.filter(pk=case.pk).update(status=Case.Status.REPORTED)
+    out = tmp_path / "dataset"
+    call_command("export_labelled_clips", str(out))
+    with (out / "labels.csv").open() as handle:
+        clips = [row["clip"] for row in csv.DictReader(handle)]
+    assert clips == [f"abuse/case{case.pk}_segment{segments[1].pk}.mp4"]
