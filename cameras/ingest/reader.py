@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
-from cameras.ingest.segmenter import Segmenter, Window
+from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
 from cameras.sources import Source, SourceError, SourceKind, parse_source_uri
 from ml.preprocess import InputSpec, resize_frame
 
@@ -267,7 +267,15 @@ class CameraReader(threading.Thread):
                     keyframe=bool(packet.is_keyframe),
                     seconds=seconds,
                 )
-                for window in segmenter.add_packet(record):
+                try:
+                    closed = segmenter.add_packet(record)
+                except StreamDiscontinuity as gap:
+                    # Keep what came before the break; a new session gets a new keyframe and
+                    # a new time origin.
+                    for window in segmenter.flush():
+                        self._emit(window, info, wall_origin)
+                    raise SourceEnded(f"{gap}; starting the stream again") from gap
+                for window in closed:
                     self._emit(window, info, wall_origin)
                 for frame in packet.decode():
                     frame_seconds = (

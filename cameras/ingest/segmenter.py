@@ -15,6 +15,14 @@ import numpy as np
 
 from cameras.ingest.media import PacketRecord
 
+MIN_GAP_SECONDS = 10.0
+# Decode order may put a frame a little before the one shown ahead of it (B-frames).
+BACKWARD_TOLERANCE_SECONDS = 1.0
+
+
+class StreamDiscontinuity(Exception):
+    """The stream can no longer be cut into windows as it goes: the reader starts it again."""
+
 
 @dataclass
 class Window:
@@ -41,13 +49,25 @@ class Segmenter:
         self._start: float | None = None
         self._last_seconds = 0.0
         self._frame_step = 0.04
+        # The most a window's original may reach back for its keyframe, and the largest jump
+        # of timestamps taken as the same stream. Beyond them the buffer would grow without
+        # end (a stream with one keyframe) or stop closing windows (timestamps gone back).
+        self.max_gap_seconds = max(MIN_GAP_SECONDS, 4 * length)
 
     def add_packet(self, packet: PacketRecord) -> list[Window]:
-        """Add a packet (decode order); returns the windows this packet closes."""
+        """Add a packet (decode order); returns the windows this packet closes.
+
+        Raises StreamDiscontinuity when the stream cannot go on as one: its timestamps went
+        back or leapt ahead, or no keyframe came for `max_gap_seconds`. Nothing closed earlier
+        is lost; `flush()` then keeps the partial window.
+        """
         if self._start is None:
             if not packet.keyframe:
                 return []  # Nothing before the first keyframe can be decoded or stored.
             self._start = packet.seconds
+            self._last_seconds = max(self._last_seconds, packet.seconds)
+        else:
+            self._check_continuity(packet)
         closed: list[Window] = []
         # A packet at or past the window's end proves every earlier frame has arrived (no
         # B-frames reorder across a window on the streams cameras send).
@@ -60,6 +80,22 @@ class Segmenter:
                 self._frame_step = min(1.0, max(0.001, packet.seconds - self._last_seconds))
             self._last_seconds = packet.seconds
         return closed
+
+    def _check_continuity(self, packet: PacketRecord) -> None:
+        assert self._start is not None
+        if packet.seconds < self._last_seconds - BACKWARD_TOLERANCE_SECONDS:
+            raise StreamDiscontinuity(
+                f"timestamps went back {self._last_seconds - packet.seconds:.1f} s"
+            )
+        if packet.seconds > self._last_seconds + self.max_gap_seconds:
+            raise StreamDiscontinuity(
+                f"timestamps leapt {packet.seconds - self._last_seconds:.0f} s ahead"
+            )
+        if self._packets and self._start - self._packets[0].seconds > self.max_gap_seconds:
+            raise StreamDiscontinuity(
+                f"no keyframe for over {self.max_gap_seconds:.0f} s (set the camera's keyframe "
+                f"interval to at most {self.max_gap_seconds:.0f} s)"
+            )
 
     def add_frame(self, seconds: float, image: np.ndarray | None) -> None:
         """A decoded frame; `image` is given only for frames kept at the analysis rate."""
