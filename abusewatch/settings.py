@@ -150,6 +150,9 @@ MEDIA_URL = "/media-not-public/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 EDGE_UPLOAD_MAX_BYTES = env_int("EDGE_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
+# An edge device may hold clips while its link is down; older ones are refused, not stored
+# with dates retention and the timeline would misread.
+EDGE_UPLOAD_MAX_AGE_DAYS = env_int("EDGE_UPLOAD_MAX_AGE_DAYS", 30)
 
 # --- Redis: Celery broker and channel layer --------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

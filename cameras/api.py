@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.models import QuerySet
@@ -15,6 +16,8 @@ from cameras.models import Camera, Site
 from cameras.selectors import cameras_visible_to, sites_managed_by, sites_visible_to
 from cameras.serializers import CameraInput, CameraOutput, SiteOutput, UploadTokenOutput
 from reports.services import client_ip
+
+SITE_ID = re.compile(r"[0-9]{1,18}")
 
 
 class SiteViewSet(viewsets.ReadOnlyModelViewSet[Site]):
@@ -34,7 +37,8 @@ class CameraViewSet(viewsets.ModelViewSet[Camera]):
         cameras = cameras_visible_to(self.request.user)
         site = self.request.query_params.get("site")
         if site is not None:
-            if not site.isdigit():
+            # ASCII digits only ("²".isdigit() is true) and within a database id's range.
+            if not SITE_ID.fullmatch(site):
                 raise serializers.ValidationError({"site": ["Must be a site id."]})
             cameras = cameras.filter(site_id=int(site))
         return cameras

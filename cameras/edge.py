@@ -234,6 +234,13 @@ class EdgeClipUpload(APIView):
             return _error("'started_at' needs a time zone, as in 2026-11-24T09:00:00+09:00.", 400)
         if started_at > timezone.now() + dt.timedelta(minutes=5):
             return _error("'started_at' is in the future.", 400)
+        oldest = timezone.now() - dt.timedelta(days=settings.EDGE_UPLOAD_MAX_AGE_DAYS)
+        if started_at < oldest:
+            return _error(
+                f"'started_at' is more than {settings.EDGE_UPLOAD_MAX_AGE_DAYS} days ago; "
+                "clips that old are not accepted.",
+                400,
+            )
         try:
             segment = edge_clip_store(camera=camera, upload=upload, started_at=started_at)
         except ClipRejected as error:

@@ -29,12 +29,39 @@ CAMERA_EDITABLE_FIELDS = (
 )
 
 
-def _check_source_allowed(*, source_uri: str, actor: Actor) -> None:
+def _is_operator(actor: Actor) -> bool:
     # actor None is the system itself (demo seed, management commands).
-    is_operator = actor is None or bool(getattr(actor, "is_superuser", False))
-    refusal = source_allowed_for(source_uri, is_operator=is_operator)
+    return actor is None or bool(getattr(actor, "is_superuser", False))
+
+
+def _check_source_allowed(*, source_uri: str, actor: Actor) -> None:
+    refusal = source_allowed_for(source_uri, is_operator=_is_operator(actor))
     if refusal is not None:
         raise ValidationError({"source_uri": [refusal]})
+
+
+def _check_low_threshold_allowed(*, low: float | None, actor: Actor) -> None:
+    """A centre may make its camera more sensitive, not hide windows from the experts.
+
+    Windows below `low` are calm: no case, no review. A centre admin raising it above the
+    model's own would decide that their own centre's ambiguous footage is never looked at,
+    so only an operator may. Raising `high` stays theirs: it sends fewer windows straight to
+    the police, and every one of them still reaches an expert.
+    """
+    if low is None or _is_operator(actor):
+        return
+    from detection.services import model_version_active
+
+    model_low = model_version_active().low_threshold
+    if low > model_low:
+        raise ValidationError(
+            {
+                "low_threshold": [
+                    f"At most {model_low:.3f}, the model's own: a higher low threshold would "
+                    "keep uncertain windows from the experts. Only an operator can raise it."
+                ]
+            }
+        )
 
 
 def _hash_token(token: str) -> str:
@@ -49,6 +76,7 @@ def camera_create(
     if unknown:
         raise TypeError(f"camera_create got unknown fields: {sorted(unknown)}")
     _check_source_allowed(source_uri=fields.get("source_uri", ""), actor=actor)
+    _check_low_threshold_allowed(low=fields.get("low_threshold"), actor=actor)
     camera = Camera(site=site, **fields)
     camera.full_clean()
     camera.save()
@@ -77,6 +105,8 @@ def camera_update(
     changed = {name: value for name, value in changes.items() if getattr(camera, name) != value}
     if "source_uri" in changed:
         _check_source_allowed(source_uri=changed["source_uri"], actor=actor)
+    if "low_threshold" in changed:
+        _check_low_threshold_allowed(low=changed["low_threshold"], actor=actor)
     for name, value in changed.items():
         setattr(camera, name, value)
     camera.full_clean()

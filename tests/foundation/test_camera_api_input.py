@@ -105,6 +105,24 @@ def test_patch_changes_only_what_is_sent_and_checks_the_result(world: World):
     assert client.patch(url, "[]", content_type="application/json").status_code == 400
 
 
+def test_a_centre_admin_cannot_raise_the_low_threshold_above_the_models(world: World):
+    from detection.services import model_version_active
+
+    model_low = model_version_active().low_threshold
+    url = f"/api/cameras/{world.camera_a.pk}/"
+    alice = api_as(world.alice)
+    # Raising it would keep the centre's own ambiguous windows from the experts.
+    hidden = alice.patch(url, {"low_threshold": 0.99, "high_threshold": 1.0}, format="json")
+    assert hidden.status_code == 400 and "low_threshold" in hidden.json()
+    created = alice.post("/api/cameras/", valid(world, low_threshold=0.99), format="json")
+    assert created.status_code == 400 and "low_threshold" in created.json()
+    world.camera_a.refresh_from_db()
+    assert world.camera_a.low_threshold is None and world.camera_a.high_threshold is None
+    # More sensitive is theirs to choose, and an operator may set any band.
+    assert alice.patch(url, {"low_threshold": model_low / 2}, format="json").status_code == 200
+    assert api_as(world.olga).patch(url, {"low_threshold": 0.99}, format="json").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("username", "status"), [("bob", 404), ("charlie", 404), ("lee", 404), ("alice", 200)]
 )
@@ -129,7 +147,8 @@ def test_a_camera_with_no_history_is_really_deleted(world: World):
 
 def test_camera_list_site_filter_is_validated(world: World):
     client = api_as(world.olga)
-    assert client.get("/api/cameras/?site=abc").status_code == 400
+    for bad in ("abc", "\u00b2", "-1", "1.0", "9" * 30):  # "²".isdigit() is true
+        assert client.get(f"/api/cameras/?site={bad}").status_code == 400, bad
     assert {
         row["id"] for row in client.get(f"/api/cameras/?site={world.site_b.pk}").json()["results"]
     } == {world.camera_b.pk}

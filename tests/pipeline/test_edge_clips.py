@@ -21,7 +21,14 @@ from tests.conftest import api_as
 from tests.pipeline.conftest import wait_for
 
 URL = "/api/edge/clips/"
-START = "2026-11-24T09:00:00+09:00"
+# An hour ago in Seoul time, whole seconds: recent enough for EDGE_UPLOAD_MAX_AGE_DAYS on any
+# day the suite runs.
+START = (
+    (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    .astimezone(dt.timezone(dt.timedelta(hours=9)))
+    .replace(microsecond=0)
+    .isoformat()
+)
 
 
 def media_files() -> set[Path]:
@@ -202,6 +209,11 @@ def test_duration_and_time_are_checked(world, token, clip_bytes, settings):
     assert naive.status_code == 400 and "time zone" in naive.json()["detail"]
     future = (timezone.now() + dt.timedelta(hours=1)).isoformat()
     assert push(token, clip_bytes, started_at=future).status_code == 400
+    # The earliest date there is (a 500 before: the clip's end overflowed) and a stale one.
+    month_old = (timezone.now() - dt.timedelta(days=31)).isoformat()
+    for ancient in ("0001-01-01T00:00:00+09:00", "1900-01-01T00:00:00+00:00", month_old):
+        refused = push(token, clip_bytes, started_at=ancient)
+        assert refused.status_code == 400 and "days ago" in refused.json()["detail"], ancient
     settings.EDGE_CLIP_MAX_SECONDS = 1.0
     too_long = push(token, clip_bytes)
     assert too_long.status_code == 400 and "longer than 1 seconds" in too_long.json()["detail"]
