@@ -9,6 +9,7 @@ the full system crosses processes without any installed service. In production s
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -150,6 +151,28 @@ MEDIA_URL = "/media-not-public/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 EDGE_UPLOAD_MAX_BYTES = env_int("EDGE_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
+# Addresses a centre admin's camera source may not resolve to (operators are not limited):
+# loopback, unspecified, link-local (cloud metadata), multicast and broadcast. Private LANs
+# stay allowed: that is where cameras are.
+CAMERA_SOURCE_BLOCKED_NETWORKS = env_list(
+    "CAMERA_SOURCE_BLOCKED_NETWORKS",
+    [
+        "127.0.0.0/8",
+        "0.0.0.0/8",
+        "169.254.0.0/16",
+        "224.0.0.0/4",
+        "255.255.255.255/32",
+        "::1/128",
+        "::/128",
+        "fe80::/10",
+        "ff00::/8",
+    ],
+)
+for _network in CAMERA_SOURCE_BLOCKED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"CAMERA_SOURCE_BLOCKED_NETWORKS: {_error}") from _error
 # An edge device may hold clips while its link is down; older ones are refused, not stored
 # with dates retention and the timeline would misread.
 EDGE_UPLOAD_MAX_AGE_DAYS = env_int("EDGE_UPLOAD_MAX_AGE_DAYS", 30)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,4 +78,53 @@ def source_allowed_for(uri: str, *, is_operator: bool) -> str | None:
         return None  # the parser's own error is reported by the caller's validation
     if source.kind in (SourceKind.FILE, SourceKind.DEVICE):
         return gettext("Only an operator can use a file or a local device as a camera source.")
+    blocked = _blocked_address(urlsplit(source.uri).hostname or "")
+    if blocked is not None:
+        return gettext(
+            "A camera source cannot point at this server or its internal addresses (%(address)s); "
+            "an operator can set up such a camera."
+        ) % {"address": blocked}
     return None
+
+
+def _blocked_address(host: str) -> str | None:
+    """The first address of `host` in CAMERA_SOURCE_BLOCKED_NETWORKS, if any.
+
+    A network camera lives on the centre's network; a source on this server's loopback, a
+    cloud metadata address (link-local) or a multicast group would let a centre admin reach
+    services that are not cameras and, through the test button, map which ports are open.
+    Names are resolved here as the reader would; a name that resolves later to another
+    address (DNS rebinding) is not caught by this check.
+    """
+    from django.conf import settings
+
+    networks = [
+        ipaddress.ip_network(network, strict=False)
+        for network in settings.CAMERA_SOURCE_BLOCKED_NETWORKS
+    ]
+    if not host or not networks:
+        return None
+    for address in _addresses_of(host):
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address.version == net.version and address in net for net in networks):
+            return str(address)
+    return None
+
+
+def _addresses_of(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []  # unresolvable: the reader cannot reach it either, and says so
+    addresses = []
+    for info in infos:
+        try:
+            addresses.append(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
+        except ValueError:
+            continue
+    return addresses
