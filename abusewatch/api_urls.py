@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from abusewatch.auth_views import ObtainTokenView
 from abusewatch.views import MeView
 from cameras.api import CameraViewSet, SiteViewSet
 from cameras.edge import EdgeClipUpload
@@ -27,7 +27,7 @@ urlpatterns = [
     ),
     path("edge/clips/", EdgeClipUpload.as_view(), name="edge-clip-upload"),
     path("me/", MeView.as_view(), name="me"),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -180,6 +180,21 @@ EDGE_UPLOAD_MAX_AGE_DAYS = env_int("EDGE_UPLOAD_MAX_AGE_DAYS", 30)
 # --- Redis: Celery broker and channel layer --------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 
+# Failed sign-ins (login page and API token) allowed per account and per client address in a
+# window; past either, sign-in is refused until the window ends (abusewatch.login_throttle).
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 10)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 100)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
+if REDIS_URL:
+    # Shared by every web process, so the limits above hold across them.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_py_url(REDIS_URL),
+            "KEY_PREFIX": env_str("CACHE_PREFIX", "abusewatch"),
+        }
+    }
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

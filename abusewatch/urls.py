@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from abusewatch import views
+from abusewatch.auth_views import LoginView
 
 admin.site.site_header = "AbuseWatch operations"
 
@@ -12,17 +13,15 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("ops/", views.ops_home, name="ops-home"),
     path("cases/<int:pk>/", views.case_open, name="case-open"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("sites/", include("cameras.urls")),
     path("reviews/", include("reviews.urls")),
     path("reports/", include("reports.urls")),
     path("api/", include("abusewatch.api_urls")),
+    # The admin's own login page would be a way round the limit on failed sign-ins.
+    path("admin/login/", LoginView.as_view(), name="admin-login"),
     path("admin/", admin.site.urls),
     path("", include("abusewatch.operations.urls")),
 ]

@@ -1,0 +1,71 @@
+"""Sign-in views with a limit on failed attempts (see abusewatch.login_throttle)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from rest_framework import status
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from abusewatch.login_throttle import (
+    login_blocked,
+    login_failed,
+    login_succeeded,
+    retry_minutes,
+)
+from reports.services import client_ip
+
+
+def _too_many() -> str:
+    return _("Too many failed sign-ins. Try again in %(minutes)d minutes.") % {
+        "minutes": retry_minutes()
+    }
+
+
+class LoginView(auth_views.LoginView):
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        username = str(request.POST.get("username", ""))[:150]
+        if login_blocked(username, client_ip(request)):
+            # Refused before the password is checked, so guesses tell nothing while blocked.
+            form = self.get_form()
+            return self.render_to_response(
+                self.get_context_data(form=form, throttled=_too_many()), status=429
+            )
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        login_failed(str(form.data.get("username", ""))[:150], client_ip(self.request))
+        return super().form_invalid(form)
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        login_succeeded(form.get_user().get_username())
+        return super().form_valid(form)
+
+
+class ObtainTokenView(ObtainAuthToken):
+    """POST /api/auth/token/ with the same limit as the login page."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = request.data if hasattr(request.data, "get") else {}
+        username = str(data.get("username", ""))[:150]
+        ip_address = client_ip(request)
+        if login_blocked(username, ip_address):
+            return Response({"detail": _too_many()}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        response = super().post(request, *args, **kwargs)
+        login_succeeded(username)
+        return response
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if response.status_code == status.HTTP_400_BAD_REQUEST:
+            data = self.request.data if hasattr(self.request.data, "get") else {}
+            login_failed(str(data.get("username", ""))[:150], client_ip(self.request))
+        return response

@@ -1,0 +1,78 @@
+"""Failed sign-ins are limited per account and per address, on every way in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from abusewatch.login_throttle import login_throttle_reset
+from tests.conftest import World
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "pw-for-tests"
+ADDRESS = "127.0.0.1"  # the test client's REMOTE_ADDR
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts(settings) -> Iterator[None]:
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 3
+    settings.LOGIN_FAILURES_PER_ADDRESS = 6
+    for name in ("alice", "bob", "ALICE", "lee"):
+        login_throttle_reset(name, ADDRESS)
+    yield
+    for name in ("alice", "bob", "ALICE", "lee"):
+        login_throttle_reset(name, ADDRESS)
+
+
+def page_login(username: str, password: str) -> int:
+    response = Client().post("/accounts/login/", {"username": username, "password": password})
+    return response.status_code
+
+
+def token(username: str, password: str) -> int:
+    response = APIClient().post(
+        "/api/auth/token/", {"username": username, "password": password}, format="json"
+    )
+    return response.status_code
+
+
+def test_an_account_is_locked_after_its_failures_even_with_the_right_password(world: World):
+    assert [page_login("alice", "wrong") for _ in range(3)] == [200, 200, 200]
+    blocked = Client().post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert 'id="throttled"' in blocked.content.decode()
+    assert "_auth_user_id" not in blocked.client.session
+    # The API and the admin's login page count the same failures.
+    assert token("alice", PASSWORD) == 429
+    assert token("ALICE ", PASSWORD) == 429  # the same account however it is typed
+    admin = Client().post("/admin/login/", {"username": "alice", "password": PASSWORD})
+    assert admin.status_code == 429
+    # Another account is not locked by Alice's.
+    assert page_login("bob", PASSWORD) == 302
+
+
+def test_api_failures_count_and_a_success_starts_the_account_again(world: World):
+    assert token("lee", "wrong") == 400
+    assert token("lee", "wrong") == 400
+    assert token("lee", PASSWORD) == 200  # the third try is allowed and resets the account
+    assert [token("lee", "wrong") for _ in range(3)] == [400, 400, 400]
+    assert token("lee", PASSWORD) == 429
+
+
+def test_one_address_trying_many_accounts_is_stopped(world: World):
+    for name in ("alice", "bob", "alice", "bob", "lee", "lee"):
+        assert page_login(name, "wrong") == 200
+    assert page_login("olga", PASSWORD) == 429  # not her failures, but the address's
+    login_throttle_reset("olga", ADDRESS)
+
+
+def test_bad_bodies_are_400_not_500(world: World):
+    client = APIClient()
+    assert client.post("/api/auth/token/", "[]", content_type="application/json").status_code == 400
+    assert client.post("/api/auth/token/", {}, format="json").status_code == 400
+    long_name = page_login("x" * 10_000, "wrong")
+    assert long_name == 200
