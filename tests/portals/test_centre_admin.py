@@ -226,9 +226,7 @@ def test_probe_names_each_kind_of_failure(http_server, silent_server, tmp_path: 
     assert good.ok and good.details["width"] > 0 and good.details["frames_decoded"] == 3
 
 
-def test_test_connection_button_reports_without_saving(
-    world: World, http_server, settings
-) -> None:
+def test_test_connection_button_reports_without_saving(world: World, http_server, settings) -> None:
     # The test's camera server listens on loopback, which centre admins may not use otherwise.
     settings.CAMERA_SOURCE_BLOCKED_NETWORKS = []
     alice = client_as(world.alice)
