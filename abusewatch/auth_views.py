@@ -35,7 +35,9 @@ class LoginView(auth_views.LoginView):
         username = str(request.POST.get("username", ""))[:150]
         if login_blocked(username, client_ip(request)):
             # Refused before the password is checked, so guesses tell nothing while blocked.
-            form = self.get_form()
+            # The form is unbound: rendering a bound one would validate it, and so check the
+            # password after all.
+            form = self.get_form_class()(self.request, initial={"username": username})
             return self.render_to_response(
                 self.get_context_data(form=form, throttled=_too_many()), status=429
             )

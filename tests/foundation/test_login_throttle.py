@@ -63,6 +63,18 @@ def test_api_failures_count_and_a_success_starts_the_account_again(world: World)
     assert token("lee", PASSWORD) == 429
 
 
+def test_a_blocked_sign_in_never_checks_the_password(world: World, monkeypatch):
+    assert [page_login("alice", "wrong") for _ in range(3)] == [200, 200, 200]
+    checked: list[str] = []
+    monkeypatch.setattr(
+        "django.contrib.auth.forms.authenticate",
+        lambda request=None, **credentials: checked.append(credentials["username"]),
+    )
+    assert page_login("alice", PASSWORD) == 429
+    assert token("alice", PASSWORD) == 429
+    assert checked == []
+
+
 def test_one_address_trying_many_accounts_is_stopped(world: World):
     for name in ("alice", "bob", "alice", "bob", "lee", "lee"):
         assert page_login(name, "wrong") == 200
