@@ -50,9 +50,5 @@ def login_succeeded(username: str) -> None:
     cache.delete(_keys(username, None)[0])
 
 
-def login_throttle_reset(username: str, ip_address: str | None) -> None:
-    cache.delete_many(_keys(username, ip_address))
-
-
 def retry_minutes() -> int:
     return max(1, round(settings.LOGIN_FAILURE_WINDOW_SECONDS / 60))

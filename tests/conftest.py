@@ -9,7 +9,10 @@ Named users, as in permission tests everywhere in this suite:
 
 from __future__ import annotations
 
+import copy
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -19,6 +22,18 @@ from cameras.models import Camera, PoliceStation, Site
 from detection.models import Case
 from reports.models import PoliceReport
 from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_namespace(settings: Any) -> None:
+    """Each test keeps its cache entries (failed sign-in counts) under a prefix of its own.
+
+    In the PostgreSQL run the cache is a Redis shared with earlier runs and other checkouts;
+    counts left there by another test or run must not lock this test's accounts.
+    """
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
 
 
 @dataclass
