@@ -23,6 +23,7 @@ import json
 import zipfile
 import zoneinfo
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -356,8 +357,12 @@ def _read_envelope_member(archive: zipfile.ZipFile, name: str) -> bytes:
     return data
 
 
-def verify_package(path: Path, *, trusted_public_pem: bytes | None = None) -> Verification:
-    """Check a package: signature over the manifest, then every file against the manifest."""
+def verify_package(path: Path, *, trusted_fingerprints: Sequence[str] = ()) -> Verification:
+    """Check a package: signature over the manifest, then every file against the manifest.
+
+    The package must be signed by the key of every fingerprint in ``trusted_fingerprints``
+    (see ``key_fingerprint``); with none, only its consistency with its own key is checked.
+    """
     result = Verification()
     try:
         archive = zipfile.ZipFile(path)
@@ -409,11 +414,12 @@ def verify_package(path: Path, *, trusted_public_pem: bytes | None = None) -> Ve
                 f"{SIGNATURE}: the signature does not match {MANIFEST} "
                 "(the manifest or its signature was changed)"
             )
-        if trusted_public_pem is not None and public_pem.strip() != trusted_public_pem.strip():
-            result.problems.append(
-                f"{PUBLIC_KEY}: signed by {key_fingerprint(public_pem)}, not by the trusted key "
-                f"{key_fingerprint(trusted_public_pem)}"
-            )
+        for trusted in trusted_fingerprints:
+            if result.signer_fingerprint != trusted:
+                result.problems.append(
+                    f"{PUBLIC_KEY}: signed by {result.signer_fingerprint}, not by the trusted key "
+                    f"{trusted}"
+                )
         try:
             manifest = json.loads(manifest_bytes)
             listed = {entry["path"]: entry for entry in manifest["files"]}

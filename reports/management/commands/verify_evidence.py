@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -7,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reports.evidence import issued_package_problems, verify_package
-from reports.signing import public_key_pem, signing_key
+from reports.signing import key_fingerprint, public_key_pem, signing_key
 
 
 class Command(BaseCommand):
@@ -40,30 +41,27 @@ class Command(BaseCommand):
     def handle(self, *args: Any, package: Path, **options: Any) -> None:
         if not package.is_file():
             raise CommandError(f"{package} is not a file")
-        trusted: bytes | None = None
-        fingerprint = (options["fingerprint"] or "").strip() or None
+        # Fingerprints of the keys the package must be signed with, all from outside it.
+        trusted: list[str] = []
         if options["public_key"]:
             try:
-                trusted = options["public_key"].read_bytes()
+                trusted.append(key_fingerprint(options["public_key"].read_bytes()))
             except OSError as exc:
                 raise CommandError(f"cannot read --public-key: {exc}") from exc
-        elif not options["offline"] and fingerprint is None:
-            try:
-                trusted = public_key_pem(signing_key())
-            except ImproperlyConfigured:
-                trusted = None
-        result = verify_package(package, trusted_public_pem=trusted)
+        if options["fingerprint"] and options["fingerprint"].strip():
+            trusted.append(options["fingerprint"].strip())
+        if not trusted and not options["offline"]:
+            with contextlib.suppress(ImproperlyConfigured):
+                trusted.append(key_fingerprint(public_key_pem(signing_key())))
+        result = verify_package(package, trusted_fingerprints=trusted)
         problems = list(result.problems)
-        signer = result.signer_fingerprint
-        if fingerprint is not None and signer is not None and signer != fingerprint:
-            problems.append(f"signed by {signer}, not by the trusted key {fingerprint}")
         if options["offline"]:
-            if trusted is None and fingerprint is None and signer is not None:
+            if not trusted and result.signer_fingerprint is not None:
                 # A forger re-signs an edited manifest and ships their own key: the package is
                 # then consistent with itself, so only a key from elsewhere tells them apart.
                 problems.append(
-                    f"signer not checked: the package is signed by {signer}; pass --public-key "
-                    "or --fingerprint with the key of the server that issued it"
+                    f"signer not checked: the package is signed by {result.signer_fingerprint}; "
+                    "pass --public-key or --fingerprint with the key of the server that issued it"
                 )
         else:
             problems += issued_package_problems(package, result.manifest)
