@@ -22,6 +22,11 @@ from abusewatch.login_throttle import (
 from reports.services import client_ip
 
 
+def _typed_username(data: Any) -> str:
+    """The user name as typed, from form data or any JSON body (a list has none)."""
+    return str(data.get("username", ""))[:150] if hasattr(data, "get") else ""
+
+
 def _too_many() -> str:
     return _("Too many failed sign-ins. Try again in %(minutes)d minutes.") % {
         "minutes": retry_minutes()
@@ -32,7 +37,7 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        username = str(request.POST.get("username", ""))[:150]
+        username = _typed_username(request.POST)
         if login_blocked(username, client_ip(request)):
             # Refused before the password is checked, so guesses tell nothing while blocked.
             # The form is unbound: rendering a bound one would validate it, and so check the
@@ -44,7 +49,7 @@ class LoginView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
-        login_failed(str(form.data.get("username", ""))[:150], client_ip(self.request))
+        login_failed(_typed_username(form.data), client_ip(self.request))
         return super().form_invalid(form)
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
@@ -56,8 +61,7 @@ class ObtainTokenView(ObtainAuthToken):
     """POST /api/auth/token/ with the same limit as the login page."""
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = request.data if hasattr(request.data, "get") else {}
-        username = str(data.get("username", ""))[:150]
+        username = _typed_username(request.data)
         ip_address = client_ip(request)
         if login_blocked(username, ip_address):
             return Response({"detail": _too_many()}, status=status.HTTP_429_TOO_MANY_REQUESTS)
@@ -68,6 +72,5 @@ class ObtainTokenView(ObtainAuthToken):
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
         if response.status_code == status.HTTP_400_BAD_REQUEST:
-            data = self.request.data if hasattr(self.request.data, "get") else {}
-            login_failed(str(data.get("username", ""))[:150], client_ip(self.request))
+            login_failed(_typed_username(self.request.data), client_ip(self.request))
         return response

@@ -28,11 +28,9 @@ def _limits() -> list[int]:
 
 def login_blocked(username: str, ip_address: str | None) -> bool:
     """True while the account or the address has used up its failed attempts."""
-    counts = cache.get_many(_keys(username, ip_address))
-    return any(
-        counts.get(key, 0) >= limit
-        for key, limit in zip(_keys(username, ip_address), _limits(), strict=False)
-    )
+    keys = _keys(username, ip_address)
+    counts = cache.get_many(keys)
+    return any(counts.get(key, 0) >= limit for key, limit in zip(keys, _limits(), strict=False))
 
 
 def login_failed(username: str, ip_address: str | None) -> None:

@@ -58,7 +58,7 @@ def region_group(region: str) -> str:
 def groups_for_user(user: AnyUser) -> list[str]:
     """The groups a user's websocket may join; none for an outsider."""
     from cameras.models import PoliceStation, Site
-    from reviews.models import ExpertProfile
+    from detection.selectors import expert_profile_of
 
     if not user.is_authenticated or not user.is_active or user.pk is None:
         return []
@@ -72,7 +72,7 @@ def groups_for_user(user: AnyUser) -> list[str]:
         station_group(pk)
         for pk in PoliceStation.objects.filter(liaisons__id=user.pk).values_list("pk", flat=True)
     ]
-    profile = ExpertProfile.objects.filter(user__pk=user.pk).first()
+    profile = expert_profile_of(user)
     if profile is not None:
         if profile.covers_every_region:
             groups.append(EXPERTS_ALL_GROUP)
