@@ -48,9 +48,16 @@ def band_for(score: float, *, low: float, high: float) -> Band:
     return Band.SAFE
 
 
+def _rolls() -> tuple[dt.timedelta, dt.timedelta]:
+    """How much footage a case keeps before its first and after its last non-safe window."""
+    return (
+        dt.timedelta(seconds=settings.CASE_PRE_ROLL_SECONDS),
+        dt.timedelta(seconds=settings.CASE_POST_ROLL_SECONDS),
+    )
+
+
 def _attach_footage(case: Case) -> None:
-    pre = dt.timedelta(seconds=settings.CASE_PRE_ROLL_SECONDS)
-    post = dt.timedelta(seconds=settings.CASE_POST_ROLL_SECONDS)
+    pre, post = _rolls()
     footage = Segment.objects.filter(
         camera_id=case.camera_id,
         ended_at__gt=case.started_at - pre,
@@ -149,8 +156,7 @@ def segment_attach_to_nearby_cases(segment: Segment) -> None:
     legal hold and retention erased it. The caller holds the camera's row lock, as triage
     does, so a case opened at the same time either sees this window or is seen by it.
     """
-    pre = dt.timedelta(seconds=settings.CASE_PRE_ROLL_SECONDS)
-    post = dt.timedelta(seconds=settings.CASE_POST_ROLL_SECONDS)
+    pre, post = _rolls()
     for case in Case.objects.filter(
         camera_id=segment.camera_id,
         started_at__lt=segment.ended_at + pre,
@@ -160,6 +166,6 @@ def segment_attach_to_nearby_cases(segment: Segment) -> None:
 
 
 def _attach_footage_if_post_roll(case: Case, segment: Segment) -> None:
-    post = dt.timedelta(seconds=settings.CASE_POST_ROLL_SECONDS)
+    _pre, post = _rolls()
     if segment.started_at < case.ended_at + post and segment.ended_at > case.started_at:
         case.segments.add(segment)
