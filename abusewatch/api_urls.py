@@ -6,9 +6,9 @@ from rest_framework.routers import DefaultRouter
 
 from abusewatch.auth_views import ObtainTokenView
 from abusewatch.views import MeView
-from cameras.api import CameraViewSet, SiteViewSet
-from cameras.edge import EdgeClipUpload
 from detection.api import CaseViewSet, SegmentViewSet, serve_segment_file
+from detection.edge import EdgeClipUpload
+from detection.site_api import CameraViewSet, SiteViewSet
 from reports.api import PoliceReportViewSet
 
 router = DefaultRouter()

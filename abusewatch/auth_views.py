@@ -19,7 +19,7 @@ from abusewatch.login_throttle import (
     login_succeeded,
     retry_minutes,
 )
-from reports.services import client_ip
+from portal.http import client_ip
 
 
 def _typed_username(data: Any) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from abusewatch.roles import role_of
+from access.policy import role_of
 
 
 def role(request: HttpRequest) -> dict[str, object]:

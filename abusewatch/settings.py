@@ -55,7 +55,9 @@ INSTALLED_APPS = [
     "detection",
     "reviews",
     "reports",
-    "abusewatch.operations",
+    # The bottom layer: no domain app is imported by these.
+    "audit",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +89,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "abusewatch.context_processors.role",
             ],
+            # base.html's tags name the statuses of every app, so they live above them all.
+            "libraries": {"portal_tags": "abusewatch.portal_tags"},
         },
     },
 ]
@@ -233,7 +237,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
-# --- Operations: retention, redaction, metrics, notifications (abusewatch/operations) ----------
+# --- Operations: retention (detection), working copies (reports), metrics, notifications (alerts)
 # How often retention looks for safe footage past its site's retention_hours.
 RETENTION_SWEEP_MINUTES = env_int("RETENTION_SWEEP_MINUTES", 15)
 # Most bytes MEDIA_ROOT may hold (0 = no quota); past it the oldest safe footage goes first.

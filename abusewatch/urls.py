@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from abusewatch import views
 from abusewatch.auth_views import LoginView
+from reports import views as report_views
 
 admin.site.site_header = "AbuseWatch operations"
 
@@ -16,12 +17,18 @@ urlpatterns = [
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("sites/", include("cameras.urls")),
+    path("sites/", include("detection.site_urls")),
     path("reviews/", include("reviews.urls")),
     path("reports/", include("reports.urls")),
     path("api/", include("abusewatch.api_urls")),
     # The admin's own login page would be a way round the limit on failed sign-ins.
     path("admin/login/", LoginView.as_view(), name="admin-login"),
     path("admin/", admin.site.urls),
-    path("", include("abusewatch.operations.urls")),
+    path("metrics", views.metrics, name="metrics"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "ops/segments/<int:pk>/working-copy.mp4",
+        report_views.working_copy,
+        name="segment-working-copy",
+    ),
 ]

@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from abusewatch.roles import Role, role_of
+from abusewatch.health import health
+from abusewatch.metrics import registry
+from access.policy import Role, role_of
 
 LANDING_BY_ROLE = {
     Role.OPERATOR: "ops-home",
@@ -81,3 +89,33 @@ class MeView(APIView):
         return Response(
             {"id": user.pk, "username": user.get_username(), "role": str(role_of(user))}
         )
+
+
+def _bearer_token_ok(request: HttpRequest) -> bool:
+    expected = str(settings.METRICS_TOKEN or "")
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if not expected or scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrape: an operator's session or the METRICS_TOKEN bearer token."""
+    if not (_bearer_token_ok(request) or role_of(request.user) == Role.OPERATOR):
+        if request.user.is_authenticated or "Authorization" in request.headers:
+            return HttpResponse("Forbidden.\n", status=403, content_type="text/plain")
+        response = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For load balancers and orchestrators: open to all, it says only up or down per part."""
+    result = health()
+    return JsonResponse(result, status=200 if result["status"] == "ok" else 503)

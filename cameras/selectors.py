@@ -4,30 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
+from access.policy import CAMERAS, SITES, STATIONS, visible
 from cameras.models import Camera, PoliceStation, Site
 
 if TYPE_CHECKING:
-    from abusewatch.typing import AnyUser as User
-
-
-def site_scope(user: User, prefix: str = "") -> Q | None:
-    """The sites a user may see, as a filter on `<prefix>` (a path to a Site).
-
-    None means everything (operators); an empty match means nothing.
-    """
-    if not user.is_authenticated or not user.is_active:
-        return Q(pk__in=[])
-    if getattr(user, "is_superuser", False):
-        return None
-    return Q(**{f"{prefix}admins__id": user.pk})
+    from access.typing import AnyUser as User
 
 
 def sites_visible_to(user: User) -> QuerySet[Site]:
-    scope = site_scope(user)
-    sites = Site.objects.select_related("police_station")
-    return sites if scope is None else sites.filter(scope).distinct()
+    return visible(Site.objects.select_related("police_station"), user, SITES)
 
 
 def sites_managed_by(user: User) -> QuerySet[Site]:
@@ -36,14 +23,8 @@ def sites_managed_by(user: User) -> QuerySet[Site]:
 
 
 def cameras_visible_to(user: User) -> QuerySet[Camera]:
-    scope = site_scope(user, prefix="site__")
-    cameras = Camera.objects.select_related("site")
-    return cameras if scope is None else cameras.filter(scope).distinct()
+    return visible(Camera.objects.select_related("site"), user, CAMERAS)
 
 
 def stations_visible_to(user: User) -> QuerySet[PoliceStation]:
-    if not user.is_authenticated or not user.is_active:
-        return PoliceStation.objects.none()
-    if getattr(user, "is_superuser", False):
-        return PoliceStation.objects.all()
-    return PoliceStation.objects.filter(liaisons__id=user.pk).distinct()
+    return visible(PoliceStation.objects.all(), user, STATIONS)

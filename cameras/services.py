@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from audit.services import audit_record
+from cameras.announce import broadcast_camera_status
 from cameras.models import Camera, Site
 from cameras.sources import source_allowed_for
-from reports.services import audit_record
 
 if TYPE_CHECKING:
-    from abusewatch.typing import Actor
+    from audit.typing import Actor
 
 CAMERA_EDITABLE_FIELDS = (
     "name",
@@ -40,7 +41,9 @@ def _check_source_allowed(*, source_uri: str, actor: Actor) -> None:
         raise ValidationError({"source_uri": [refusal]})
 
 
-def _check_low_threshold_allowed(*, low: float | None, actor: Actor) -> None:
+def _check_low_threshold_allowed(
+    *, low: float | None, actor: Actor, model_low: float | None
+) -> None:
     """A centre may make its camera more sensitive, not hide windows from the experts.
 
     Windows below `low` are calm: no case, no review. A centre admin raising it above the
@@ -50,9 +53,9 @@ def _check_low_threshold_allowed(*, low: float | None, actor: Actor) -> None:
     """
     if low is None or _is_operator(actor):
         return
-    from detection.services import model_version_active
-
-    model_low = model_version_active().low_threshold
+    if model_low is None:
+        # The caller (above cameras: the model lives in detection) must say what it is.
+        raise ValueError("model_low_threshold is needed to check a centre's low threshold")
     if low > model_low:
         raise ValidationError(
             {
@@ -70,13 +73,20 @@ def _hash_token(token: str) -> str:
 
 @transaction.atomic
 def camera_create(
-    *, site: Site, actor: Actor, ip_address: str | None = None, **fields: Any
+    *,
+    site: Site,
+    actor: Actor,
+    ip_address: str | None = None,
+    model_low_threshold: float | None = None,
+    **fields: Any,
 ) -> Camera:
     unknown = set(fields) - set(CAMERA_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"camera_create got unknown fields: {sorted(unknown)}")
     _check_source_allowed(source_uri=fields.get("source_uri", ""), actor=actor)
-    _check_low_threshold_allowed(low=fields.get("low_threshold"), actor=actor)
+    _check_low_threshold_allowed(
+        low=fields.get("low_threshold"), actor=actor, model_low=model_low_threshold
+    )
     camera = Camera(site=site, **fields)
     camera.full_clean()
     camera.save()
@@ -96,6 +106,7 @@ def camera_update(
     camera: Camera,
     actor: Actor,
     ip_address: str | None = None,
+    model_low_threshold: float | None = None,
     **changes: Any,
 ) -> Camera:
     unknown = set(changes) - set(CAMERA_EDITABLE_FIELDS)
@@ -106,7 +117,9 @@ def camera_update(
     if "source_uri" in changed:
         _check_source_allowed(source_uri=changed["source_uri"], actor=actor)
     if "low_threshold" in changed:
-        _check_low_threshold_allowed(low=changed["low_threshold"], actor=actor)
+        _check_low_threshold_allowed(
+            low=changed["low_threshold"], actor=actor, model_low=model_low_threshold
+        )
     for name, value in changed.items():
         setattr(camera, name, value)
     camera.full_clean()
@@ -176,8 +189,6 @@ def camera_set_status(
     person's action, and the audit chain records decisions, views and downloads.
     Returns None when the camera was deleted meanwhile.
     """
-    from detection.alerts import broadcast_camera_status
-
     if status not in Camera.Status.values:
         raise ValueError(f"unknown camera status {status!r}")
     changes: dict[str, Any] = {"status": status, "status_detail": detail[:500]}

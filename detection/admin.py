@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from detection.models import Case, Detection, ModelVersion, Segment
+from audit.admin import ReadOnlyAdmin
+from detection.models import Case, Detection, ModelVersion, RetentionRun, Segment
 
 
 @admin.register(ModelVersion)
@@ -31,3 +32,16 @@ class CaseAdmin(admin.ModelAdmin[Case]):
     raw_id_fields = ["camera", "segments", "claimed_by"]
     # Status moves only through services, which check the status machine and audit the move.
     readonly_fields = ["status"]
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "trigger",
+        "purged_segments",
+        "freed_bytes",
+        "storage_bytes",
+        "quota_bytes",
+        "quota_exceeded",
+    ]

@@ -11,10 +11,11 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from audit.services import audit_record
 from detection.models import Band, Case, Segment
 from detection.selectors import cases_visible_to, segments_visible_to
 from detection.serializers import CaseDetailOutput, CaseOutput, SegmentOutput
-from reports.services import audit_record, client_ip
+from portal.http import client_ip
 
 
 class CaseViewSet(viewsets.ReadOnlyModelViewSet[Case]):

@@ -10,12 +10,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
-from abusewatch.operations.live import (
-    WEBSOCKET_HEARTBEAT_SECONDS,
-    websocket_client_closed,
-    websocket_client_seen,
-)
-from detection.alerts import groups_for_user
+from access.policy import groups_for_user
+from alerts.live import WEBSOCKET_HEARTBEAT_SECONDS, websocket_client_closed, websocket_client_seen
 
 # Close codes in the 4000 range are the application's; browsers show them to alerts.js.
 CLOSE_UNAUTHENTICATED = 4401

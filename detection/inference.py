@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from django.conf import settings
 
+from alerts.live import redis_py_url
+
 if TYPE_CHECKING:
     from ml.runtime import ViolenceDetector
 
@@ -44,8 +46,6 @@ def redis_client() -> Any:
         return None
     if _redis is None:
         import redis
-
-        from abusewatch.embedded import redis_py_url
 
         _redis = redis.Redis.from_url(redis_py_url(url))
     return _redis

@@ -8,12 +8,9 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from cameras.models import Camera
+from detection.bands import Band
 
-
-class Band(models.TextChoices):
-    VIOLENT = "violent", _("Violent")
-    UNCERTAIN = "uncertain", _("Uncertain")
-    SAFE = "safe", _("Safe")
+__all__ = ["Band", "Case", "Detection", "ModelVersion", "RetentionRun", "Segment"]
 
 
 class ModelVersion(models.Model):
@@ -205,3 +202,30 @@ class Case(models.Model):
 
     def can_move_to(self, status: str) -> bool:
         return status in self.TRANSITIONS[self.status]
+
+
+class RetentionRun(models.Model):
+    """One pass of retention; the latest one feeds the storage metrics and the operator page."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Periodic task")
+        COMMAND = "command", _("manage.py retention")
+
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    dry_run = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    purged_segments = models.PositiveIntegerField(default=0)
+    freed_bytes = models.PositiveBigIntegerField(default=0)
+    # Bytes under MEDIA_ROOT after the run, and the quota it was held to (0 = no quota).
+    storage_bytes = models.PositiveBigIntegerField(default=0)
+    quota_bytes = models.PositiveBigIntegerField(default=0)
+    quota_exceeded = models.BooleanField(default=False)
+
+    class Meta:
+        # Moved here from the former `operations` app with its rows: the table kept its name.
+        db_table = "operations_retentionrun"
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Retention {self.started_at:%Y-%m-%d %H:%M} ({self.purged_segments} purged)"

@@ -12,51 +12,17 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 
-from detection.models import Band, Case, Detection, Segment
+from access.policy import CASES, SEGMENTS, scope, visible
+from access.typing import AnyUser as User
+from detection.models import Case, Detection, Segment
 
 if TYPE_CHECKING:
-    from abusewatch.typing import AnyUser as User
     from cameras.models import Camera
-    from reviews.models import ExpertProfile
-
-
-def expert_profile_of(user: User) -> ExpertProfile | None:
-    from reviews.models import ExpertProfile
-
-    if user.pk is None:
-        return None
-    return ExpertProfile.objects.filter(user__pk=user.pk).only("regions").first()
-
-
-def expert_region_scope(profile: ExpertProfile) -> Q:
-    """The uncertain cases of the regions an expert covers."""
-    scope = Q(band=Band.UNCERTAIN)
-    if not profile.covers_every_region:
-        scope &= Q(camera__site__region__in=profile.region_names())
-    return scope
-
-
-def case_scope(user: User) -> Q | None:
-    if not user.is_authenticated or not user.is_active:
-        return Q(pk__in=[])
-    if getattr(user, "is_superuser", False):
-        return None
-    scope = Q(camera__site__admins__id=user.pk)
-    scope |= Q(police_report__station__liaisons__id=user.pk)
-    profile = expert_profile_of(user)
-    if profile is not None:
-        scope |= expert_region_scope(profile)
-    return scope
 
 
 def cases_visible_to(user: User) -> QuerySet[Case]:
-    scope = case_scope(user)
     cases = Case.objects.select_related("camera__site", "camera__site__police_station")
-    if scope is None:
-        return cases
-    # Filter on ids so the joins across attachments cannot duplicate rows.
-    visible_ids = Case.objects.filter(scope).values("pk")
-    return cases.filter(pk__in=visible_ids)
+    return visible(cases, user, CASES)
 
 
 def segments_visible_to(user: User) -> QuerySet[Segment]:
@@ -67,8 +33,9 @@ def segments_visible_to(user: User) -> QuerySet[Segment]:
     if getattr(user, "is_superuser", False):
         return segments
     via_cases = Case.objects.filter(pk__in=cases_visible_to(user).values("pk")).values("segments")
-    visible = Q(camera__site__admins__id=user.pk) | Q(pk__in=via_cases)
-    return segments.filter(pk__in=Segment.objects.filter(visible).values("pk"))
+    own_cameras = scope(user, SEGMENTS)
+    seen = Q(pk__in=via_cases) if own_cameras is None else own_cameras | Q(pk__in=via_cases)
+    return segments.filter(pk__in=Segment.objects.filter(seen).values("pk"))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
-"""Celery tasks of the `inference` queue. They take ids and call one service each.
+"""Celery tasks of detection. They take ids and call one service each.
 
-See detection/inference.py for how a task batches windows from many cameras.
+`detection.*` tasks run on the `inference` queue (see CELERY_TASK_ROUTES); see
+detection/inference.py for how a task batches windows from many cameras. The other two keep
+the names they had in the former `operations` app, so messages already queued still run.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from django.conf import settings
 from django.db import OperationalError
 
 from detection import inference
-from detection.services import segments_analyse
+from detection.models import RetentionRun
+from detection.notifications import CASE_NOTIFY_TASK, case_notification_create
+from detection.pipeline import segments_analyse
+from detection.retention import retention_run
 
 
 @shared_task(
@@ -25,3 +30,17 @@ def analyse_segment(segment_id: int) -> int:
     """Score this window together with whatever else is waiting; returns windows scored."""
     others = inference.pending_drain(settings.INFERENCE_BATCH_MAX - 1)
     return len(segments_analyse(segment_ids=[segment_id, *others]))
+
+
+@shared_task(name="operations.retention_sweep", acks_late=True, max_retries=0)
+def retention_sweep() -> int:
+    """Run by beat. Idempotent: a second run finds nothing more to erase."""
+    report = retention_run(dry_run=False, trigger=RetentionRun.Trigger.SCHEDULE)
+    return len(report.erasures)
+
+
+@shared_task(name=CASE_NOTIFY_TASK, acks_late=True, max_retries=3)
+def case_notify(case_id: int) -> int | None:
+    """Idempotent: a case is announced at most once per band."""
+    notification = case_notification_create(case_id=case_id)
+    return notification.pk if notification is not None else None

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from reports.models import AuditEvent, EvidencePackage, PoliceReport
+from audit.admin import ReadOnlyAdmin
+from reports.models import EvidencePackage, PoliceReport, WorkingCopy
 
 
 @admin.register(PoliceReport)
@@ -15,19 +16,7 @@ class EvidencePackageAdmin(admin.ModelAdmin[EvidencePackage]):
     list_display = ["pk", "report", "created_by", "created_at", "expires_at", "size"]
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
-    """The audit trail can be read here, never changed."""
-
-    list_display = ["occurred_at", "actor_label", "action", "object_type", "object_id", "outcome"]
-    list_filter = ["action", "outcome"]
-    search_fields = ["actor_label", "action", "object_id"]
-
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+@admin.register(WorkingCopy)
+class WorkingCopyAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "segment", "blur", "faces_blurred", "tool", "sha256", "created_at"]
+    list_filter = ["blur"]

@@ -7,10 +7,11 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from portal.http import client_ip
 from reports.models import PoliceReport
 from reports.selectors import reports_visible_to
 from reports.serializers import PoliceReportOutput, PoliceReportStatusInput
-from reports.services import client_ip, police_report_update
+from reports.services import police_report_update
 
 
 class PoliceReportViewSet(viewsets.ReadOnlyModelViewSet[PoliceReport]):

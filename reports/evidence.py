@@ -36,13 +36,14 @@ from django.db.models.fields.files import FieldFile
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from abusewatch.hashing import file_sha256
-from abusewatch.operations.redaction import working_copy_manifest_entry
+from audit.hashing import file_sha256
+from audit.models import AuditEvent
+from audit.services import audit_verify_chain
 from detection.models import Detection, Segment
-from reports.models import AuditEvent, EvidencePackage, PoliceReport
-from reports.services import audit_verify_chain
+from portal.timeline import timeline_bars
+from reports.models import EvidencePackage, PoliceReport
+from reports.redaction import working_copy_manifest_entry
 from reports.signing import key_fingerprint, public_key_pem, signing_key
-from reviews.timeline import timeline_bars
 
 FORMAT = "abusewatch-evidence/1"
 MANIFEST = "manifest.json"

@@ -10,7 +10,7 @@ from django.core import signing
 from django.urls import reverse
 
 if TYPE_CHECKING:
-    from abusewatch.typing import AnyUser
+    from access.typing import AnyUser
     from reports.models import EvidencePackage
 
 _SALT = "reports.evidence-download"

@@ -4,11 +4,10 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from cameras.models import PoliceStation
-from detection.models import Case
+from detection.models import Case, Segment
 
 
 class PoliceReport(models.Model):
@@ -70,53 +69,47 @@ class EvidencePackage(models.Model):
         return f"Evidence package {self.pk} for report {self.report_id}"
 
 
-class AuditEvent(models.Model):
-    """An append-only, hash-chained record of who did what.
+def working_copy_upload_path(copy: WorkingCopy, filename: str) -> str:
+    return f"working-copies/{copy.segment_id}/{filename}"
 
-    Each row stores the hash of the row before it and its own hash over its content and that
-    link, so editing, inserting or removing a row breaks the chain from there on. The database
-    refuses UPDATE and DELETE (triggers added by migration), and the unique `prev_hash` stops
-    two writers from extending the chain from the same row.
 
-    The hashes are unkeyed: someone who can drop the triggers can cut the newest rows off, or
-    edit a row and rehash everything after it, and the chain alone still looks whole. What
-    catches that is outside the database: every evidence package pins the chain's newest event
-    and its hash in its signed manifest, and `verify_evidence` checks that event is still there.
+class WorkingCopy(models.Model):
+    """A re-encoded copy of a segment for viewing, with bystanders' faces blurred.
+
+    The original is never altered; this row records how the copy was derived so that anyone
+    holding it can tell what was done to it and check it against the original's hash.
     """
 
-    class Outcome(models.TextChoices):
-        SUCCESS = "success", _("Success")
-        DENIED = "denied", _("Denied")
-        FAILED = "failed", _("Failed")
-
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.DO_NOTHING,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="working_copies")
+    file = models.FileField(upload_to=working_copy_upload_path, max_length=300)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    source_kind = models.CharField(max_length=10)
+    source_sha256 = models.CharField(max_length=64)
+    blur = models.BooleanField()
+    # Everything that changes the output (detector settings, exempt regions, encoder options),
+    # and its SHA-256 over canonical JSON: the cache key.
+    parameters = models.JSONField(default=dict)
+    parameters_key = models.CharField(max_length=64)
+    tool = models.CharField(max_length=200)
+    tool_version = models.CharField(max_length=200)
+    frames = models.PositiveIntegerField(default=0)
+    faces_blurred = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    # The actor's username at the time, kept even if the account is later renamed or removed.
-    actor_label = models.CharField(max_length=150)
-    action = models.CharField(max_length=80, db_index=True)
-    object_type = models.CharField(max_length=80, blank=True)
-    object_id = models.CharField(max_length=64, blank=True)
-    occurred_at = models.DateTimeField()
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
-    details = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64, unique=True)
-    hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["id"]
-        indexes: ClassVar = [
-            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
-        ]
+        # Moved here from the former `operations` app with its rows: the table kept its name.
+        db_table = "operations_workingcopy"
+        ordering = ["segment", "-created_at"]
+        verbose_name_plural = "working copies"
         constraints: ClassVar = [
-            models.CheckConstraint(condition=~Q(hash=""), name="audit_hash_present"),
+            models.UniqueConstraint(
+                fields=["segment", "parameters_key"], name="one_working_copy_per_parameters"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action}"
+        return f"Working copy {self.pk} of segment {self.segment_id}"

@@ -4,22 +4,18 @@ from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
-from reports.models import AuditEvent, EvidencePackage, PoliceReport
+from access.policy import REPORTS, visible
+from audit.models import AuditEvent
+from reports.models import EvidencePackage, PoliceReport
 
 if TYPE_CHECKING:
-    from abusewatch.typing import AnyUser as User
+    from access.typing import AnyUser as User
 
 
 def reports_visible_to(user: User) -> QuerySet[PoliceReport]:
     """Police reports: a liaison sees only those sent to their own station."""
     reports = PoliceReport.objects.select_related("case__camera__site", "station")
-    if not user.is_authenticated or not user.is_active:
-        return reports.none()
-    if getattr(user, "is_superuser", False):
-        return reports
-    return reports.filter(
-        pk__in=PoliceReport.objects.filter(station__liaisons__id=user.pk).values("pk")
-    )
+    return visible(reports, user, REPORTS)
 
 
 def packages_visible_to(user: User) -> QuerySet[EvidencePackage]:

@@ -7,19 +7,20 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from abusewatch.roles import Role, role_of
+from access.policy import Role, role_of
+from audit.models import AuditEvent
+from audit.services import audit_record
+from detection.selectors import segments_visible_to
+from portal.http import client_ip
 from reports.forms import ReportStatusForm
 from reports.links import evidence_link, read_evidence_token
 from reports.models import PoliceReport
+from reports.redaction import WorkingCopyUnavailable, parse_exempt_regions, working_copy_for
 from reports.selectors import packages_visible_to, reports_visible_to
-from reports.services import (
-    audit_record,
-    client_ip,
-    evidence_package_create,
-    police_report_update,
-)
+from reports.services import evidence_package_create, police_report_update
 from reports.signing import key_fingerprint, public_key_pem, signing_key
 
 POLICE_ROLES = (Role.LIAISON, Role.OPERATOR)
@@ -185,3 +186,71 @@ def evidence_download(request: HttpRequest, token: str) -> FileResponse:
     )
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@never_cache
+@require_GET
+def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
+    """A segment's working copy, faces pixelated unless an expert turns that off.
+
+    Query: `blur=0` (experts and operators only), `exempt=x,y,w,h;...` regions (fractions of
+    the frame) whose faces stay visible, for the faces of the case.
+    """
+    ip = client_ip(request)
+    segment = segments_visible_to(request.user).filter(pk=pk).first()
+    if segment is None:
+        audit_record(
+            actor=request.user,
+            action="working_copy.view",
+            ip_address=ip,
+            outcome=AuditEvent.Outcome.DENIED,
+            details={"segment": pk},
+        )
+        raise Http404("No such segment.")
+    blur_raw = request.GET.get("blur", "1")
+    if blur_raw not in {"0", "1"}:
+        return _bad_request("blur must be 0 or 1.")
+    blur = blur_raw == "1"
+    exempt_raw = request.GET.get("exempt", "")
+    if len(exempt_raw) > 400:
+        return _bad_request("exempt is too long.")
+    try:
+        exempt = parse_exempt_regions(exempt_raw)
+    except ValidationError as exc:
+        return _bad_request(" ".join(exc.messages))
+    if not blur and role_of(request.user) not in {Role.EXPERT, Role.OPERATOR}:
+        audit_record(
+            actor=request.user,
+            action="working_copy.blur_off",
+            target=segment,
+            ip_address=ip,
+            outcome=AuditEvent.Outcome.DENIED,
+        )
+        return HttpResponse(
+            "Only experts may view footage without face blur.\n",
+            status=403,
+            content_type="text/plain",
+        )
+    try:
+        copy = working_copy_for(segment, blur=blur, exempt=exempt, actor=request.user)
+    except WorkingCopyUnavailable as exc:
+        raise Http404(str(exc)) from None
+    if not blur:
+        audit_record(
+            actor=request.user, action="working_copy.blur_off", target=segment, ip_address=ip
+        )
+    audit_record(
+        actor=request.user,
+        action="working_copy.view",
+        target=copy,
+        ip_address=ip,
+        details={"segment": segment.pk, "blur": blur, "exempt": [list(r) for r in exempt]},
+    )
+    response = FileResponse(copy.file.open("rb"), content_type="video/mp4")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-SHA256"] = copy.sha256
+    return response
+
+
+def _bad_request(message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=400, content_type="text/plain")

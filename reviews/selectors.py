@@ -8,12 +8,12 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from detection.models import Band, Case, Detection, Segment
-from detection.selectors import expert_profile_of, expert_region_scope
+from access.policy import is_reviewer, review_scope
+from detection.models import Case, Detection, Segment
 from reviews.agreement import Agreement, agreement_of
 
 if TYPE_CHECKING:
-    from abusewatch.typing import AnyUser
+    from access.typing import AnyUser
 
 QUEUE_SORTS = {
     "score": ("-peak_score", "-started_at"),
@@ -25,33 +25,10 @@ QUEUE_SORTS = {
 NEIGHBOUR_SECONDS = 10
 
 
-def is_reviewer(user: AnyUser) -> bool:
-    from reviews.models import ExpertProfile
-
-    if user.pk is None or not user.is_active:
-        return False
-    return bool(
-        getattr(user, "is_superuser", False)
-        or ExpertProfile.objects.filter(user__pk=user.pk).exists()
-    )
-
-
 def cases_reviewable_by(user: AnyUser) -> QuerySet[Case]:
-    """Uncertain cases the user may judge: those of an expert's regions, all for operators.
-
-    Built from the expert profile alone, not from everything the user may see: an expert who
-    also administers a centre never judges that centre's cases (a conflict of interest), even
-    though they see them as its admin.
-    """
-    if user.pk is None or not user.is_active:
-        return Case.objects.none()
+    """Uncertain cases the user may judge (see access.policy.review_scope)."""
     cases = Case.objects.select_related("camera__site", "camera__site__police_station")
-    if getattr(user, "is_superuser", False):
-        return cases.filter(band=Band.UNCERTAIN)
-    profile = expert_profile_of(user)
-    if profile is None:
-        return Case.objects.none()
-    return cases.filter(expert_region_scope(profile)).exclude(camera__site__admins__id=user.pk)
+    return cases.filter(review_scope(user))
 
 
 def review_queue_for(

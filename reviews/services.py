@@ -6,6 +6,7 @@ import datetime as dt
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from celery import signature
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,11 +14,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from detection.alerts import broadcast_case, broadcast_report
+from audit.services import audit_record
+from detection.announce import broadcast_case
 from detection.models import Band, Case
-from detection.services import case_transition
-from reports.models import PoliceReport
-from reports.services import audit_record, police_report_send
+from detection.services import REPORT_CASE_TASK, case_transition
 from reviews.models import ReviewDecision
 from reviews.selectors import case_footage_seconds
 
@@ -186,16 +186,21 @@ def _settle(*, case: Case, actor: User, ip_address: str | None) -> None:
         return
     escalate = counts[ReviewDecision.Outcome.ESCALATE] >= counts[ReviewDecision.Outcome.DISMISS]
     if escalate:
+        # The fact is the case's transition; reports reacts by sending the report (a task
+        # queued by name on commit: reviews never imports reports), then tells every portal.
         case_transition(case=case, to=Case.Status.ESCALATED, actor=actor, ip_address=ip_address)
-        report = police_report_send(case=case, reason=PoliceReport.Reason.EXPERT, actor=actor)
-        case_transition(
-            case=case,
-            to=Case.Status.REPORTED,
-            actor=actor,
-            ip_address=ip_address,
-            details={"report": report.pk},
+        case_id, actor_id = case.pk, actor.pk
+        transaction.on_commit(
+            lambda: signature(
+                REPORT_CASE_TASK,
+                kwargs={
+                    "case_id": case_id,
+                    "reason": "expert",
+                    "actor_id": actor_id,
+                    "ip_address": ip_address,
+                },
+            ).apply_async()
         )
-        broadcast_report(report)
-    else:
-        case_transition(case=case, to=Case.Status.DISMISSED, actor=actor, ip_address=ip_address)
+        return
+    case_transition(case=case, to=Case.Status.DISMISSED, actor=actor, ip_address=ip_address)
     broadcast_case(case, event="case.status")

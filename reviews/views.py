@@ -15,9 +15,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from abusewatch.roles import Role, role_of
+from access.policy import Role, is_reviewer, role_of
+from audit.services import audit_record
 from detection.models import Case
-from reports.services import audit_record, client_ip
+from portal.http import client_ip
+from portal.timeline import timeline_bars
 from reviews.forms import QueueFilterForm, ReviewForm
 from reviews.models import ReviewDecision
 from reviews.selectors import (
@@ -26,13 +28,11 @@ from reviews.selectors import (
     case_segments,
     case_timeline,
     claim_is_active,
-    is_reviewer,
     review_agreement,
     review_queue_facets,
     review_queue_for,
 )
 from reviews.services import ClaimRefused, case_claim, case_release, review_submit
-from reviews.timeline import timeline_bars
 
 View = Callable[..., HttpResponse]
 

@@ -9,8 +9,10 @@ Named users, as in permission tests everywhere in this suite:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,27 @@ def _own_cache_namespace(settings: Any) -> None:
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = caches
+
+
+@pytest.fixture
+def commit_and_react(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
+    """Run, when the block ends, what its commits would start: on-commit callbacks, and the
+    Celery tasks they queue, in this process (a stand-in for the worker). This is how reports
+    reacts to a case that must reach the police (`reports.report_case`, queued by name)."""
+    from abusewatch.celery import app as celery_app
+
+    @contextlib.contextmanager
+    def react() -> Iterator[None]:
+        previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+        celery_app.conf.task_always_eager = True
+        celery_app.conf.task_eager_propagates = True
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                yield
+        finally:
+            celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
+
+    return react
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
@@ -16,27 +17,24 @@ from cameras.ingest.reader import (
     StatusReport,
     redact,
 )
+from cameras.services import camera_set_status
 
 logger = logging.getLogger(__name__)
 
 
-def model_frame_size() -> tuple[int, int]:
-    """(height, width) of the active model's input, so readers resize frames only once."""
-    from django.conf import settings
-
-    from detection.models import ModelVersion
-    from detection.services import read_model_card
-    from ml.preprocess import InputSpec
-
-    version = ModelVersion.objects.filter(is_active=True).only("card").first()
-    card: dict[str, Any] | None = version.card if version is not None else None
-    if not card:
-        try:
-            card = read_model_card(settings.DEFAULT_MODEL_DIR)
-        except Exception:
-            card = {}
-    spec = InputSpec.from_dict(card.get("input_spec", {}))
-    return spec.height, spec.width
+def store_status(config: CameraConfig, report: StatusReport) -> None:
+    """A reader's health report becomes the camera's status (and a live camera.status)."""
+    camera_set_status(
+        camera_id=config.camera_id,
+        status=report.status,
+        detail=report.detail,
+        last_frame_at=(
+            dt.datetime.fromtimestamp(report.last_frame_wall, tz=dt.UTC)
+            if report.last_frame_wall
+            else None
+        ),
+        measured_fps=report.measured_fps,
+    )
 
 
 def _db_safe(callback: Callable[[CameraConfig, Any], Any]) -> Callable[[CameraConfig, Any], None]:
@@ -58,21 +56,23 @@ class IngestManager:
         *,
         shard_index: int = 0,
         shard_count: int = 1,
-        on_window: Callable[[CameraConfig, SessionWindow], Any] | None = None,
+        on_window: Callable[[CameraConfig, SessionWindow], Any],
+        frame_size: Callable[[], tuple[int, int]],
         on_status: Callable[[CameraConfig, StatusReport], Any] | None = None,
     ) -> None:
-        from cameras.ingest.store import store_status, store_window
-
+        """`on_window` stores a closed window and `frame_size` gives the model's input size:
+        the ingest command wires both to the pipeline (detection sits above cameras)."""
         self.shard_index = shard_index
         self.shard_count = shard_count
-        self.on_window = _db_safe(on_window or store_window)
+        self.frame_size = frame_size
+        self.on_window = _db_safe(on_window)
         self.on_status = _db_safe(on_status or store_status)
         self.readers: dict[int, CameraReader] = {}
 
     def desired(self) -> dict[int, CameraConfig]:
         from cameras.models import Camera
 
-        height, width = model_frame_size()
+        height, width = self.frame_size()
         cameras = Camera.objects.filter(enabled=True).exclude(source_uri="").order_by("pk")
         return {
             camera.pk: CameraConfig(

@@ -5,14 +5,14 @@ from django.db import migrations
 
 
 def install(apps, schema_editor):
-    from reports.db import install_append_only_triggers
+    from audit.db import install_append_only_triggers
 
     if getattr(settings, "AUDIT_EVENTS_APPEND_ONLY", True):
         install_append_only_triggers(schema_editor.connection)
 
 
 def remove(apps, schema_editor):
-    from reports.db import remove_append_only_triggers
+    from audit.db import remove_append_only_triggers
 
     remove_append_only_triggers(schema_editor.connection)
 

@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from reports.db import install_append_only_triggers
-from reports.models import AuditEvent
-from reports.services import GENESIS_HASH, audit_record, audit_verify_chain
+from audit.db import install_append_only_triggers
+from audit.models import AuditEvent
+from audit.services import GENESIS_HASH, audit_record, audit_verify_chain
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from audit.models import AuditEvent
 from cameras.models import Camera
-from reports.models import AuditEvent
 from tests.conftest import World, api_as
 
 pytestmark = pytest.mark.django_db
@@ -106,7 +106,7 @@ def test_patch_changes_only_what_is_sent_and_checks_the_result(world: World):
 
 
 def test_a_centre_admin_cannot_raise_the_low_threshold_above_the_models(world: World):
-    from detection.services import model_version_active
+    from detection.model_versions import model_version_active
 
     model_low = model_version_active().low_threshold
     url = f"/api/cameras/{world.camera_a.pk}/"

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from abusewatch.roles import Role, role_of
+from access.policy import Role, role_of
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db

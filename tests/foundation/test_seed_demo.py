@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from abusewatch.roles import Role, role_of
+from access.policy import Role, role_of
 from cameras.models import Camera, PoliceStation, Site
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.base import ContentFile
 
-from reports.models import AuditEvent
+from audit.models import AuditEvent
 from tests import factories
 from tests.conftest import World, api_as
 

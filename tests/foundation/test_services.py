@@ -5,10 +5,12 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
+from audit.models import AuditEvent
 from cameras import services as camera_services
+from detection.model_versions import model_version_register
 from detection.models import Case, ModelVersion
-from detection.services import IllegalTransition, case_transition, model_version_register
-from reports.models import AuditEvent, PoliceReport
+from detection.services import IllegalTransition, case_transition
+from reports.models import PoliceReport
 from reports.services import police_report_send, police_report_set_status
 from tests import factories
 

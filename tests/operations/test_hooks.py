@@ -11,15 +11,15 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from abusewatch.celery import app as celery_app
-from abusewatch.operations.live import (
+from abusewatch.supervisor import process_commands
+from alerts.live import (
     WEBSOCKET_STALE_SECONDS,
     redis_client,
     websocket_clients_open,
     websocket_registry_key,
 )
-from abusewatch.operations.models import CaseNotification
-from abusewatch.supervisor import process_commands
-from detection.alerts import broadcast_case
+from alerts.models import CaseNotification
+from detection.announce import broadcast_case
 from detection.consumers import AlertConsumer
 from tests.conftest import World
 

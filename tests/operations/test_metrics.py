@@ -9,9 +9,9 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from abusewatch.operations.live import redis_client, websocket_registry_key
-from abusewatch.operations.retention import retention_run
+from alerts.live import redis_client, websocket_registry_key
 from detection.models import Segment
+from detection.retention import retention_run
 from tests import factories
 from tests.conftest import World
 from tests.operations.conftest import footage_segment

@@ -17,14 +17,10 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from paho.mqtt.enums import CallbackAPIVersion
 
-from abusewatch.operations.models import CaseNotification, WebhookDelivery, WebhookEndpoint
-from abusewatch.operations.notifications import (
-    case_notification_create,
-    notify_case,
-    webhook_backoff_seconds,
-    webhook_endpoint_create,
-)
+from alerts.models import CaseNotification, WebhookDelivery, WebhookEndpoint
+from alerts.notifications import webhook_backoff_seconds, webhook_endpoint_create
 from detection.models import Band, Case
+from detection.notifications import case_notification_create, notify_case
 from tests import factories
 from tests.conftest import World
 
@@ -262,7 +258,7 @@ def test_hostile_and_oversized_names(world: World):
     )
     client = Client()
     client.force_login(world.olga)
-    page = client.get("/admin/operations/webhookendpoint/")
+    page = client.get("/admin/alerts/webhookendpoint/")
     assert page.status_code == 200
     assert b"<script>alert(1)</script>" not in page.content
     assert hostile.name.encode() not in page.content
@@ -272,7 +268,7 @@ def test_admin_form_reports_bad_url_and_stores_nothing(world: World):
     client = Client()
     client.force_login(world.olga)
     response = client.post(
-        "/admin/operations/webhookendpoint/add/",
+        "/admin/alerts/webhookendpoint/add/",
         {
             "site": world.site_a.pk,
             "name": "Bad",
@@ -286,7 +282,7 @@ def test_admin_form_reports_bad_url_and_stores_nothing(world: World):
     assert b"Enter a valid URL." in response.content
     assert not WebhookEndpoint.objects.exists()
     response = client.post(
-        "/admin/operations/webhookendpoint/add/",
+        "/admin/alerts/webhookendpoint/add/",
         {
             "site": world.site_a.pk,
             "name": "No scheme",
@@ -305,9 +301,9 @@ def test_webhook_admin_refused_to_non_operators(world: World, username: str):
     client = Client()
     client.force_login(getattr(world, username))
     for url in [
-        "/admin/operations/webhookendpoint/",
-        "/admin/operations/webhookdelivery/",
-        "/admin/operations/webhookendpoint/add/",
+        "/admin/alerts/webhookendpoint/",
+        "/admin/alerts/webhookdelivery/",
+        "/admin/alerts/webhookendpoint/add/",
     ]:
         response = client.get(url)
         assert response.status_code == 302 and "/login/" in response["Location"]

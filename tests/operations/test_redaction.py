@@ -11,15 +11,11 @@ import pytest
 from django.test import Client
 from skimage import data
 
-from abusewatch.operations.models import WorkingCopy
-from abusewatch.operations.redaction import (
-    WorkingCopyUnavailable,
-    working_copies_for_case,
-    working_copy_for,
-)
-from abusewatch.operations.retention import segment_purge
+from audit.models import AuditEvent
 from detection.models import Case, Segment
-from reports.models import AuditEvent
+from detection.retention import segment_purge
+from reports.models import WorkingCopy
+from reports.redaction import WorkingCopyUnavailable, working_copies_for_case, working_copy_for
 from tests.conftest import World
 from tests.operations.conftest import footage_segment
 

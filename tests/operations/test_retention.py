@@ -9,11 +9,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.management import call_command
 
-from abusewatch.operations.models import RetentionRun
-from abusewatch.operations.retention import media_usage_bytes, retention_run
-from abusewatch.operations.tasks import retention_sweep
-from detection.models import Case, Segment
-from reports.models import AuditEvent
+from audit.models import AuditEvent
+from detection.models import Case, RetentionRun, Segment
+from detection.retention import media_usage_bytes, retention_run
+from detection.tasks import retention_sweep
 from tests import factories
 from tests.conftest import World
 from tests.operations.conftest import footage_segment

@@ -64,7 +64,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def active_model(model_dir: Path, db: None, settings: Any) -> Any:
-    from detection.services import model_version_register
+    from detection.model_versions import model_version_register
 
     settings.DEFAULT_MODEL_DIR = model_dir
     return model_version_register(artifact_dir=model_dir, activate=True)

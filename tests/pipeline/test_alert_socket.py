@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from detection.alerts import broadcast_case
+from detection.announce import broadcast_case
 from detection.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from detection.models import Case
 

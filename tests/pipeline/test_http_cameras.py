@@ -20,6 +20,7 @@ from PIL import Image
 
 from cameras.ingest.manager import IngestManager
 from cameras.models import Camera
+from detection.ingest import ingest_manager
 from detection.models import Segment
 from tests.pipeline.conftest import free_port, wait_for
 
@@ -139,7 +140,7 @@ def _assert_windows_follow_the_wall_clock(segments: list[Segment], since: dt.dat
 def _ingest_three_windows(camera: Camera, url: str) -> tuple[IngestManager, dt.datetime]:
     Camera.objects.filter(pk=camera.pk).update(source_uri=url, analysis_fps=5)
     started = timezone.now()
-    manager = IngestManager()
+    manager = ingest_manager()
     manager.sync()
     try:
         wait_for(

@@ -13,7 +13,7 @@ from django.utils import timezone
 from bench.clips import fixture_clips
 from cameras.models import Camera
 from detection.models import Band, Case, Detection, Segment
-from detection.services import segment_create, segments_analyse
+from detection.pipeline import segment_create, segments_analyse
 from detection.tasks import analyse_segment
 from reports.models import PoliceReport
 from tests.pipeline.conftest import wait_for
@@ -67,7 +67,7 @@ def test_a_task_delivered_twice_makes_one_detection_and_one_case(
 
 @pytest.mark.django_db(transaction=True)
 def test_batch_scores_many_cameras_once_and_triage_merges_and_upgrades(
-    world, active_model, settings
+    world, active_model, settings, commit_and_react
 ):
     settings.CASE_MERGE_GAP_SECONDS = 10
     settings.CASE_PRE_ROLL_SECONDS = 2
@@ -103,7 +103,8 @@ def test_batch_scores_many_cameras_once_and_triage_merges_and_upgrades(
     Camera.objects.filter(pk=a.pk).update(low_threshold=0.0, high_threshold=0.0001)
     with transaction.atomic():
         violent = make_segment(a, base + dt.timedelta(seconds=8))
-    segments_analyse(segment_ids=[violent.pk])
+    with commit_and_react():  # reports reacts to the violent window: a task queued by name
+        segments_analyse(segment_ids=[violent.pk])
     case.refresh_from_db()
     assert (
         Case.objects.filter(

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from cameras.ingest.manager import IngestManager
 from cameras.models import Camera
+from detection.ingest import ingest_manager
 from detection.models import Segment
 from tests.pipeline.conftest import wait_for
 
@@ -18,7 +18,7 @@ def test_rtsp_stream_cut_and_restored(world, rtsp_server, fast_reconnect, purge_
     camera = world.camera_a
     Camera.objects.filter(pk=camera.pk).update(source_uri=rtsp_server.url, analysis_fps=5)
     alice = listen(world.alice)
-    manager = IngestManager()
+    manager = ingest_manager()
     manager.sync()
     try:
         wait_for(
@@ -78,7 +78,7 @@ def test_unreachable_and_malformed_sources_report_why(world, fast_reconnect, pur
     camera_a, camera_b = world.camera_a, world.camera_b
     Camera.objects.filter(pk=camera_a.pk).update(source_uri="rtsp://admin:s3cret@127.0.0.1:9/x")
     Camera.objects.filter(pk=camera_b.pk).update(source_uri="/no/such/folder")
-    manager = IngestManager()
+    manager = ingest_manager()
     manager.sync()
     try:
         a = wait_for(

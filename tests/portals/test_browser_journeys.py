@@ -16,9 +16,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
+from audit.models import AuditEvent
 from cameras.models import Camera
 from detection.models import Case
-from reports.models import AuditEvent, PoliceReport
+from reports.models import PoliceReport
 from tests.conftest import World
 from tests.portals.conftest import attach_footage, shift_case
 
@@ -106,7 +107,9 @@ def send_live(page, message: dict[str, object]) -> None:
     )
 
 
-def test_expert_claims_labels_and_escalates(browser, live_server, journey_world: World) -> None:
+def test_expert_claims_labels_and_escalates(
+    browser, live_server, journey_world: World, commit_and_react
+) -> None:
     w = journey_world
     case = w.uncertain_case_a
     page = open_as(browser, live_server, w.erin)
@@ -146,8 +149,9 @@ def test_expert_claims_labels_and_escalates(browser, live_server, journey_world:
     page.fill("#id_span_end_seconds", "3")
     page.fill("textarea[name=notes]", "Adult strikes a child at 0.5 s. <b>not bold</b>")
     snap(page, "expert-case-en")
-    page.locator("#submit-review").click()
-    page.wait_for_url(f"{live_server.url}/reviews/")
+    with commit_and_react():  # reports reacts to the escalation in this process
+        page.locator("#submit-review").click()
+        page.wait_for_url(f"{live_server.url}/reviews/")
     assert page.locator(".messages .success").is_visible()
     case.refresh_from_db()
     assert case.status == Case.Status.REPORTED

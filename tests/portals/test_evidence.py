@@ -14,9 +14,10 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from reports.evidence import SIGNATURE, verify_package
-from reports.models import AuditEvent, EvidencePackage, PoliceReport
-from reports.services import audit_record
+from reports.models import EvidencePackage, PoliceReport
 from reports.signing import key_fingerprint, public_key_pem, signing_key
 from tests.conftest import World
 from tests.portals.conftest import client_as

@@ -6,8 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from detection.models import Case
-from reports.models import AuditEvent, PoliceReport
+from reports.models import PoliceReport
 from reviews.models import ReviewDecision
 from reviews.services import ClaimRefused, case_claim, review_submit
 from tests.conftest import World
@@ -88,7 +89,7 @@ def test_claim_refused_through_the_page_for_a_second_expert(footage: World) -> N
     assert case.claimed_by == w.erin
 
 
-def test_escalation_sends_a_police_report(footage: World) -> None:
+def test_escalation_sends_a_police_report(footage: World, commit_and_react) -> None:
     w = footage
     case = w.uncertain_case_a
     client = client_as(w.erin)
@@ -96,7 +97,8 @@ def test_escalation_sends_a_police_report(footage: World) -> None:
     assert page.status_code == 200
     assert 'class="bar bar-uncertain in-case"' in page.text and "bar-safe" in page.text
     client.post(reverse("review-claim", args=[case.pk]))
-    response = decide(client, case, span_start_seconds="0.5", span_end_seconds="2.5")
+    with commit_and_react():
+        response = decide(client, case, span_start_seconds="0.5", span_end_seconds="2.5")
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.status == Case.Status.REPORTED

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from detection.models import Case
-from reports.models import AuditEvent
 from reviews.models import ReviewDecision
 from tests.conftest import World
 from tests.portals.conftest import client_as

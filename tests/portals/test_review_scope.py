@@ -6,10 +6,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from detection.alerts import EXPERTS_ALL_GROUP, groups_for_user
+from access.policy import EXPERTS_ALL_GROUP, groups_for_user
+from audit.models import AuditEvent
 from detection.models import Case
 from detection.selectors import cases_visible_to
-from reports.models import AuditEvent
 from reviews.models import ExpertProfile, ReviewDecision
 from reviews.selectors import case_for_review, review_queue_for
 from tests import factories

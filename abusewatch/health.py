@@ -1,0 +1,67 @@
+"""Health of the parts a deployment needs: database, broker, workers.
+
+Each check says only up or down and the kind of error, never its message: a connection
+error can carry a host name, a user or a password.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from alerts.live import redis_client
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    return {"ok": False, "error": type(exc).__name__}
+
+
+def check_database() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        return _error(exc)
+    return {"ok": True}
+
+
+def check_broker() -> dict[str, Any]:
+    client = redis_client()
+    if client is None:
+        # No REDIS_URL: Celery runs tasks in the calling process; there is no broker to lose.
+        return {"ok": True, "mode": "in-process"}
+    try:
+        client.ping()
+    except Exception as exc:
+        return _error(exc)
+    finally:
+        client.close()
+    return {"ok": True}
+
+
+def check_workers() -> dict[str, Any]:
+    if not settings.REDIS_URL:
+        return {"ok": True, "mode": "in-process"}
+    from abusewatch.celery import app
+
+    try:
+        replies = app.control.ping(timeout=settings.HEALTHZ_WORKER_TIMEOUT_SECONDS)
+    except Exception as exc:
+        return _error(exc)
+    count = len(replies or [])
+    return {"ok": count > 0, "count": count}
+
+
+def health() -> dict[str, Any]:
+    checks = {"database": check_database(), "broker": check_broker()}
+    # Asking workers over a broker that is down would only wait for the connection to fail.
+    checks["workers"] = (
+        check_workers() if checks["broker"]["ok"] else {"ok": False, "error": "BrokerDown"}
+    )
+    return {
+        "status": "ok" if all(c["ok"] for c in checks.values()) else "unavailable",
+        **{"checks": checks},
+    }

@@ -1,0 +1,448 @@
+"""The path of a window of video, one function per stage:
+
+    store_window -> enqueue -> score_batch -> triage (pure, detection.triage) -> apply_decision
+
+`segment_create` stores a window (from a camera reader through `store_ingested_window`, or
+from an edge device's upload) and queues it on commit; `segments_analyse`, run by the inference
+task, scores a batch of windows and, one window at a time under its camera's lock, records the
+detection, asks triage what it means and applies the answer. A case that must reach the police
+is not reported here: detection records the fact and queues `reports.report_case` by name on
+commit; reports reacts (detection never imports reports).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from celery import signature
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import transaction
+
+from audit.hashing import file_sha256
+from audit.services import audit_record
+from cameras.ingest.media import (
+    MediaError,
+    motion_score,
+    remux_packets,
+    safe_unlink,
+    transcode_preview,
+)
+from cameras.ingest.reader import CameraConfig, SessionWindow
+from cameras.models import Camera
+from detection import inference
+from detection.announce import broadcast_case, broadcast_detection
+from detection.bands import Band
+from detection.model_versions import model_version_active
+from detection.models import Case, Detection, ModelVersion, Segment
+from detection.services import REPORT_CASE_TASK, case_transition
+from detection.triage import (
+    Action,
+    Decision,
+    OpenCase,
+    ScoredWindow,
+    thresholds_for,
+    triage,
+)
+from ml.video import VideoDecodeError
+
+logger = logging.getLogger(__name__)
+
+# Cases a new non-safe window may still join; a dismissed or closed case stays closed.
+MERGEABLE = (
+    Case.Status.OPEN,
+    Case.Status.UNDER_REVIEW,
+    Case.Status.ESCALATED,
+    Case.Status.REPORTED,
+)
+
+
+class SegmentConflict(ValidationError):
+    """The camera already has a segment starting at that instant."""
+
+
+# --- Stage 1: store a window --------------------------------------------------------------------
+
+
+def segment_create(
+    *,
+    camera_id: int,
+    started_at: dt.datetime,
+    ended_at: dt.datetime,
+    source: str,
+    original: Path,
+    preview: Path | None = None,
+    preview_is_original: bool = False,
+    motion_score: float | None = None,
+    frame_count: int = 0,
+    analysis_frames: np.ndarray | None = None,
+) -> Segment:
+    """Store a window's files and its Segment row, then queue it for the model.
+
+    The files land in storage before the row is written and are removed again if the row
+    cannot be, so no row points at a missing file and no file is left without a row. Windows
+    whose motion score is below MOTION_GATE_THRESHOLD are stored as `skipped` and not queued.
+    """
+    segment = Segment(
+        camera_id=camera_id,
+        started_at=started_at,
+        ended_at=ended_at,
+        source=source,
+        motion_score=motion_score,
+        frame_count=frame_count,
+        original_sha256=file_sha256(original),
+        original_size=original.stat().st_size,
+    )
+    gated = motion_score is not None and motion_score < settings.MOTION_GATE_THRESHOLD
+    segment.status = Segment.Status.SKIPPED if gated else Segment.Status.PENDING
+    stamp = f"{started_at:%H%M%S-%f}"
+    stored: list[str] = []
+    try:
+        with original.open("rb") as handle:
+            segment.original.save(f"{stamp}-original{original.suffix}", File(handle), save=False)
+        stored.append(str(segment.original.name))
+        if preview is not None:
+            with preview.open("rb") as handle:
+                segment.preview.save(f"{stamp}-preview.mp4", File(handle), save=False)
+            stored.append(str(segment.preview.name))
+        elif preview_is_original:
+            # An H.264 MP4 with faststart already plays in browsers: one file serves both.
+            segment.preview.name = segment.original.name
+        with transaction.atomic():
+            if Segment.objects.filter(camera_id=camera_id, started_at=started_at).exists():
+                raise SegmentConflict(
+                    f"Camera {camera_id} already has footage starting at {started_at.isoformat()}."
+                )
+            segment.full_clean(validate_unique=False)
+            segment.save()
+            if gated:
+                Camera.objects.select_for_update().filter(pk=camera_id).first()
+                segment_attach_to_nearby_cases(segment)
+            else:
+                segment_id = segment.pk
+                transaction.on_commit(lambda: enqueue(segment_id, analysis_frames))
+    except BaseException:
+        for name in stored:
+            segment.original.storage.delete(name)
+        raise
+    return segment
+
+
+def _when(wall: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(wall, tz=dt.UTC)
+
+
+def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int | None:
+    """A camera reader's closed window: write its original (and a preview if needed), store it.
+
+    The ingest command hands this to the readers as their callback (cameras never imports
+    detection).
+    """
+    window, info = closed.window, closed.info
+    with tempfile.TemporaryDirectory(prefix="abusewatch-window-") as folder:
+        original = Path(folder) / f"original{info.original_suffix}"
+        remux_packets(window.packets, info, original)
+        preview: Path | None = None
+        if not info.browser_playable:
+            preview = Path(folder) / "preview.mp4"
+            try:
+                transcode_preview(original, preview, fps=settings.PREVIEW_TRANSCODE_FPS)
+            except MediaError:
+                logger.exception("camera %s: no preview for this window", config.camera_id)
+                safe_unlink(preview)
+                preview = None
+        segment = segment_create(
+            camera_id=config.camera_id,
+            started_at=_when(closed.wall_start),
+            ended_at=_when(closed.wall_end),
+            source=Segment.Source.INGEST,
+            original=original,
+            preview=preview,
+            preview_is_original=info.browser_playable,
+            motion_score=motion_score(window.frames),
+            frame_count=window.source_frames,
+            analysis_frames=np.stack(window.frames),
+        )
+    return segment.pk
+
+
+# --- Stage 2: enqueue ---------------------------------------------------------------------------
+
+
+def enqueue(segment_id: int, frames: np.ndarray | None) -> None:
+    """Hand a stored window to the inference queue (its decoded frames, if any, ride along)."""
+    if frames is not None:
+        inference.frames_put(segment_id, frames)
+    inference.pending_push(segment_id)
+    # By name: detection.tasks imports this module.
+    signature("detection.analyse_segment", args=(segment_id,)).apply_async()
+
+
+# --- Stage 3: score a batch ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scored:
+    segment: Segment
+    score: float
+    preprocess_ms: float
+    inference_ms: float
+    batch_size: int
+
+
+def score_batch(version: ModelVersion, segments: Sequence[Segment]) -> list[Scored]:
+    """Score windows in one model call. The one stage that knows how a model is run.
+
+    Windows whose footage cannot be read are marked failed and left out.
+    """
+    detector = inference.detector_for(version.artifact_path)
+    spec = detector.spec
+    inputs: list[np.ndarray] = []
+    ready: list[tuple[Segment, float]] = []
+    for segment in segments:
+        began = time.perf_counter()
+        frames = inference.frames_get(segment.pk)
+        try:
+            if frames is None or frames.shape[1:3] != (spec.height, spec.width):
+                frames = np.stack(
+                    inference.frames_decode(
+                        Path(segment.original.path), fps=segment.camera.analysis_fps
+                    )
+                )
+            inputs.append(detector.preprocess(list(frames)))
+        except (VideoDecodeError, ValueError, OSError) as error:
+            segment_mark_failed(segment_id=segment.pk, reason=str(error))
+            continue
+        ready.append((segment, (time.perf_counter() - began) * 1000))
+    if not ready:
+        return []
+    began = time.perf_counter()
+    scores = detector.predict(np.stack(inputs))
+    inference_ms = (time.perf_counter() - began) * 1000
+    return [
+        Scored(segment, float(score), preprocess_ms, inference_ms, len(ready))
+        for (segment, preprocess_ms), score in zip(ready, scores, strict=True)
+    ]
+
+
+def segments_analyse(*, segment_ids: list[int]) -> list[Detection]:
+    """Score the still unscored windows among `segment_ids` in one model call, then triage each.
+
+    Idempotent: windows that already have a detection by the active model are left alone, so a
+    redelivered or duplicate task does nothing.
+    """
+    version = model_version_active()
+    wanted = list(dict.fromkeys(segment_ids))
+    todo = list(
+        Segment.objects.filter(pk__in=wanted, status=Segment.Status.PENDING)
+        .exclude(detections__model_version=version)
+        .select_related("camera")
+        .order_by("started_at")
+    )
+    if not todo:
+        return []
+    scored = score_batch(version, todo)
+    detections = []
+    for item in scored:
+        detection = detection_store(scored=item, version=version)
+        if detection is not None:
+            detections.append(detection)
+    inference.frames_forget([item.segment.pk for item in scored])
+    return detections
+
+
+# --- Stage 4 and 5: triage, then apply the decision ---------------------------------------------
+
+
+def _open_cases(camera_id: int) -> list[OpenCase]:
+    # Locked: the caller holds the camera's lock, and these rows may change.
+    cases = (
+        Case.objects.select_for_update()
+        .filter(camera_id=camera_id, status__in=MERGEABLE)
+        .values_list("pk", "started_at", "ended_at", "peak_score", "band", "police_report")
+    )
+    return [
+        OpenCase(pk, started, ended, peak, band, reported=report is not None)
+        for pk, started, ended, peak, band, report in cases
+    ]
+
+
+def detection_store(*, scored: Scored, version: ModelVersion) -> Detection | None:
+    """Record one score, triage it and apply the decision, all or nothing.
+
+    None when it was already recorded. One camera's windows are triaged one at a time,
+    whichever worker scored them: the camera's row lock is held throughout.
+    """
+    with transaction.atomic():
+        segment = Segment.objects.select_related("camera__site").get(pk=scored.segment.pk)
+        Camera.objects.select_for_update().filter(pk=segment.camera_id).first()
+        if Detection.objects.filter(segment=segment, model_version=version).exists():
+            return None
+        camera = segment.camera
+        thresholds = thresholds_for(
+            camera_low=camera.low_threshold,
+            camera_high=camera.high_threshold,
+            model_low=version.low_threshold,
+            model_high=version.high_threshold,
+        )
+        decision = triage(
+            thresholds=thresholds,
+            open_cases=_open_cases(camera.pk),
+            window=ScoredWindow(segment.pk, segment.started_at, segment.ended_at, scored.score),
+            merge_gap=dt.timedelta(seconds=settings.CASE_MERGE_GAP_SECONDS),
+            post_roll=_rolls()[1],
+        )
+        detection = Detection(
+            segment=segment,
+            model_version=version,
+            score=min(1.0, max(0.0, scored.score)),
+            band=decision.band,
+            low_threshold=thresholds.low,
+            high_threshold=thresholds.high,
+            preprocess_ms=round(scored.preprocess_ms, 3),
+            inference_ms=round(scored.inference_ms, 3),
+            batch_size=scored.batch_size,
+        )
+        detection.full_clean(validate_unique=False)
+        detection.save()
+        Segment.objects.filter(pk=segment.pk).update(status=Segment.Status.ANALYSED)
+        case = apply_decision(decision, segment=segment, score=scored.score)
+        broadcast_detection(detection, case=case)
+    return detection
+
+
+def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Case | None:
+    """Carry out triage's decision: open or extend the case, attach footage, report, alert."""
+    if decision.action == Action.NOTHING:
+        return None
+    if decision.action == Action.ATTACH:
+        assert decision.case_id is not None, "triage attaches to a case it names"
+        Case.objects.get(pk=decision.case_id).segments.add(segment)
+        return None
+    assert decision.started_at is not None and decision.ended_at is not None, "a case has a span"
+    if decision.action == Action.OPEN:
+        case = Case(
+            camera_id=segment.camera_id,
+            started_at=decision.started_at,
+            ended_at=decision.ended_at,
+            peak_score=decision.peak_score,
+            band=decision.case_band,
+        )
+        case.full_clean()
+        case.save()
+        _attach_footage(case)
+        audit_record(
+            actor=None,
+            action="case.open",
+            target=case,
+            details={"band": case.band, "score": score, "segment": segment.pk},
+        )
+        if decision.report:
+            # The alert goes out once the police report exists (see reports.tasks).
+            case_request_report(case=case, announce="case.alert")
+        else:
+            broadcast_case(case)
+        return case
+    assert decision.case_id is not None, "triage extends a case it names"
+    case = Case.objects.get(pk=decision.case_id)
+    previous_band = case.band
+    case.started_at = decision.started_at
+    case.ended_at = decision.ended_at
+    case.peak_score = decision.peak_score
+    case.band = decision.case_band
+    case.save(update_fields=["started_at", "ended_at", "peak_score", "band", "updated_at"])
+    _attach_footage(case)
+    if decision.upgraded:
+        audit_record(
+            actor=None,
+            action="case.upgrade",
+            target=case,
+            details={"from": previous_band, "score": score, "segment": segment.pk},
+        )
+    if decision.report:
+        case_request_report(case=case, announce="case.status")
+    elif case.band != previous_band:
+        broadcast_case(case, event="case.status")
+    return case
+
+
+def case_request_report(*, case: Case, announce: str) -> None:
+    """Record that a violent case must reach the police; reports sends it after commit."""
+    if case.status == Case.Status.UNDER_REVIEW:
+        # An expert was still looking at it as uncertain; the model is now sure enough.
+        details = {"reason": "violent window", "peak_score": case.peak_score}
+        case_transition(case=case, to=Case.Status.ESCALATED, actor=None, details=details)
+    case_id = case.pk
+    transaction.on_commit(
+        lambda: signature(
+            REPORT_CASE_TASK, kwargs={"case_id": case_id, "reason": "violent", "announce": announce}
+        ).apply_async()
+    )
+
+
+# --- Footage around a case ----------------------------------------------------------------------
+
+
+def _rolls() -> tuple[dt.timedelta, dt.timedelta]:
+    """How much footage a case keeps before its first and after its last non-safe window."""
+    return (
+        dt.timedelta(seconds=settings.CASE_PRE_ROLL_SECONDS),
+        dt.timedelta(seconds=settings.CASE_POST_ROLL_SECONDS),
+    )
+
+
+def _attach_footage(case: Case) -> None:
+    pre, post = _rolls()
+    footage = Segment.objects.filter(
+        camera_id=case.camera_id,
+        ended_at__gt=case.started_at - pre,
+        started_at__lt=case.ended_at + post,
+    ).exclude(status=Segment.Status.PURGED)
+    case.segments.add(*footage)
+
+
+def segment_attach_to_nearby_cases(segment: Segment) -> None:
+    """Keep a window triage never sees with the cases whose pre- or post-roll it falls in.
+
+    Motion-gated windows and windows whose analysis failed get no detection, so triage never
+    attaches them; without this the footage just after an incident was not under its case's
+    legal hold and retention erased it. The caller holds the camera's row lock, as triage
+    does, so a case opened at the same time either sees this window or is seen by it.
+    """
+    pre, post = _rolls()
+    for case in Case.objects.filter(
+        camera_id=segment.camera_id,
+        started_at__lt=segment.ended_at + pre,
+        ended_at__gt=segment.started_at - post,
+    ):
+        case.segments.add(segment)
+
+
+def segment_mark_failed(*, segment_id: int, reason: str) -> None:
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is not None:
+        with transaction.atomic():
+            # The camera's lock first, in the order triage takes its locks.
+            Camera.objects.select_for_update().filter(pk=segment.camera_id).first()
+            Segment.objects.filter(pk=segment_id, status=Segment.Status.PENDING).update(
+                status=Segment.Status.FAILED
+            )
+            segment_attach_to_nearby_cases(segment)
+    audit_record(
+        actor=None,
+        action="segment.analysis_failed",
+        target=segment,
+        outcome="failed",
+        details={"reason": reason[:300]},
+    )
+
+
+__all__ = ["Band", "SegmentConflict", "segment_create", "segments_analyse"]

@@ -1,0 +1,1 @@
+"""What every portal page shares: the client's address, audited lookups, score timelines."""
