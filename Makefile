@@ -12,3 +12,4 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	DEBUG=1 .venv/bin/mypy .
+	.venv/bin/lint-imports

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from abusewatch.celery import app
 from alerts.live import redis_client
 
 
@@ -45,8 +46,6 @@ def check_broker() -> dict[str, Any]:
 def check_workers() -> dict[str, Any]:
     if not settings.REDIS_URL:
         return {"ok": True, "mode": "in-process"}
-    from abusewatch.celery import app
-
     try:
         replies = app.control.ping(timeout=settings.HEALTHZ_WORKER_TIMEOUT_SECONDS)
     except Exception as exc:

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from abusewatch.embedded import start_embedded_redis
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESTART_DELAY_SECONDS = 2.0
 
@@ -57,8 +59,6 @@ def main() -> None:
 
     env = dict(os.environ)
     if not env.get("REDIS_URL"):
-        from abusewatch.embedded import start_embedded_redis
-
         var_dir = Path(env.get("ABUSEWATCH_VAR_DIR", BASE_DIR / "var"))
         env["REDIS_URL"] = start_embedded_redis(var_dir / "redis")
         print(f"supervisor: embedded Redis at {env['REDIS_URL']}", flush=True)

@@ -18,6 +18,11 @@ from rest_framework.views import APIView
 from abusewatch.health import health
 from abusewatch.metrics import registry
 from access.policy import Role, role_of
+from cameras.models import Camera, Site
+from detection.models import Band, Case, ModelVersion
+from detection.selectors import cases_visible_to
+from reports.selectors import reports_visible_to
+from reviews.selectors import case_for_review
 
 LANDING_BY_ROLE = {
     Role.OPERATOR: "ops-home",
@@ -39,9 +44,6 @@ def home(request: HttpRequest) -> HttpResponse:
 def ops_home(request: HttpRequest) -> HttpResponse:
     if role_of(request.user) != Role.OPERATOR:
         return render(request, "no_role.html", status=403)
-    from cameras.models import Camera, Site
-    from detection.models import Case, ModelVersion
-
     return render(
         request,
         "ops_home.html",
@@ -57,11 +59,6 @@ def ops_home(request: HttpRequest) -> HttpResponse:
 @login_required
 def case_open(request: HttpRequest, pk: int) -> HttpResponse:
     """Where a live alert's "open case" link lands: the page this user works the case on."""
-    from detection.models import Band
-    from detection.selectors import cases_visible_to
-    from reports.selectors import reports_visible_to
-    from reviews.selectors import case_for_review
-
     case = get_object_or_404(cases_visible_to(request.user), pk=pk)
     report = reports_visible_to(request.user).filter(case=case).first()
     if report is not None:

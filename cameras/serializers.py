@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from cameras.models import Camera, PoliceStation, Site
+from cameras.sources import SourceError, parse_source_uri
 
 
 class PoliceStationOutput(serializers.ModelSerializer[PoliceStation]):
@@ -84,8 +85,6 @@ class CameraInput(serializers.Serializer[dict[str, Any]]):
     )
 
     def validate_source_uri(self, value: str) -> str:
-        from cameras.sources import SourceError, parse_source_uri
-
         if not value:
             return value
         try:

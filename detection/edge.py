@@ -32,6 +32,10 @@ from rest_framework.views import APIView
 from cameras.ingest.media import MediaError, motion_score, remux_file, transcode_preview
 from cameras.models import Camera
 from cameras.services import camera_for_upload_token
+from detection.model_versions import model_frame_size
+from detection.models import Segment
+from detection.pipeline import SegmentConflict, segment_create
+from ml.preprocess import InputSpec, resize_frame
 
 ALLOWED_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".ts", ".webm"})
 ALLOWED_CODECS = frozenset({"h264", "hevc", "mjpeg", "mpeg4", "vp8", "vp9"})
@@ -56,8 +60,6 @@ class CheckedClip:
 
 def check_clip(path: Path, *, fps: float, frame_size: tuple[int, int]) -> CheckedClip:
     """Open and fully decode the clip; refuse anything that is not a sound, short video."""
-    from ml.preprocess import InputSpec, resize_frame
-
     spec = InputSpec(height=frame_size[0], width=frame_size[1])
     try:
         with av.open(str(path)) as container:
@@ -119,10 +121,6 @@ def check_clip(path: Path, *, fps: float, frame_size: tuple[int, int]) -> Checke
 
 def edge_clip_store(*, camera: Camera, upload: UploadedFile[bytes], started_at: dt.datetime) -> Any:
     """Check a pushed clip and store it as a Segment (all or nothing)."""
-    from detection.model_versions import model_frame_size
-    from detection.models import Segment
-    from detection.pipeline import segment_create
-
     with tempfile.TemporaryDirectory(prefix="abusewatch-edge-") as folder:
         suffix = Path(upload.name or "").suffix.lower()
         original = Path(folder) / f"original{suffix}"
@@ -190,8 +188,6 @@ class EdgeClipUpload(APIView):
         "token (Authorization: Bearer <token>).",
     )
     def post(self, request: Request) -> Response:
-        from detection.pipeline import SegmentConflict
-
         header = request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

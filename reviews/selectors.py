@@ -11,6 +11,7 @@ from django.utils import timezone
 from access.policy import is_reviewer, review_scope
 from detection.models import Case, Detection, Segment
 from reviews.agreement import Agreement, agreement_of
+from reviews.models import ReviewDecision
 
 if TYPE_CHECKING:
     from access.typing import AnyUser
@@ -146,8 +147,6 @@ def claim_is_active(case: Case, now: dt.datetime | None = None) -> bool:
 
 def review_agreement() -> Agreement:
     """Cohen's kappa over every pair of experts' verdicts on the same case (operators' view)."""
-    from reviews.models import ReviewDecision
-
     by_case: dict[int, list[str]] = {}
     for case_id, verdict in ReviewDecision.objects.order_by(
         "case_id", "created_at", "pk"

@@ -17,6 +17,7 @@ from cameras.ingest.reader import (
     StatusReport,
     redact,
 )
+from cameras.models import Camera
 from cameras.services import camera_set_status
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ class IngestManager:
         self.readers: dict[int, CameraReader] = {}
 
     def desired(self) -> dict[int, CameraConfig]:
-        from cameras.models import Camera
-
         height, width = self.frame_size()
         cameras = Camera.objects.filter(enabled=True).exclude(source_uri="").order_by("pk")
         return {

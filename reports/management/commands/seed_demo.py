@@ -13,6 +13,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from cameras.models import Camera, PoliceStation, Site
+from detection.model_versions import model_version_register
+from detection.models import ModelVersion
 from reviews.models import ExpertProfile
 
 DEMO_PASSWORD = "abusewatch-demo"  # noqa: S105 - printed on purpose; refused when DEBUG is off
@@ -143,9 +145,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<16} / {DEMO_PASSWORD}   {role}")
 
     def _register_default_model(self, operator: Any) -> None:
-        from detection.model_versions import model_version_register
-        from detection.models import ModelVersion
-
         card = settings.DEFAULT_MODEL_DIR / "model_card.json"
         if not card.exists():
             self.stdout.write(self.style.WARNING(f"No default model at {card}; detection is off."))
