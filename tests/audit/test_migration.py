@@ -35,7 +35,9 @@ def test_a_package_built_before_the_move_verifies_after_it(footage: World, tmp_p
     install_append_only_triggers(connection)  # as in production, guarding the table throughout
     try:
         _migrate(BEFORE_THE_MOVE)
-        old_state = MigrationExecutor(connection).loader.project_state([BEFORE_THE_MOVE[0]])
+        old_state = MigrationExecutor(connection).loader.project_state(
+            [("reports", "0002_audit_events_append_only")]
+        )
         old_events = old_state.apps.get_model("reports", "AuditEvent")
         # Built while reports still owned the audit trail.
         path = download_package(footage, tmp_path)
