@@ -19,6 +19,7 @@ from abusewatch.health import health
 from abusewatch.metrics import registry
 from access.policy import Role, role_of
 from cameras.models import Camera, Site
+from cameras.selectors import cameras_visible_to
 from detection.models import Band, Case, ModelVersion
 from detection.selectors import cases_visible_to
 from reports.selectors import reports_visible_to
@@ -65,10 +66,7 @@ def case_open(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("report-detail", pk=report.pk)
     if case.band == Band.UNCERTAIN and case_for_review(request.user, case.pk) is not None:
         return redirect("review-case", pk=case.pk)
-    user = request.user
-    if user.is_superuser or (
-        user.pk is not None and case.camera.site.admins.filter(pk=user.pk).exists()
-    ):
+    if cameras_visible_to(request.user).filter(pk=case.camera_id).exists():
         return redirect("camera-detail", pk=case.camera_id)
     raise Http404("No page for this case.")
 

@@ -15,7 +15,7 @@ from audit.services import audit_record
 from detection.models import Band, Case, Segment
 from detection.selectors import cases_visible_to, segments_visible_to
 from detection.serializers import CaseDetailOutput, CaseOutput, SegmentOutput
-from portal.http import client_ip
+from portal.http import client_ip, scoped_or_404
 
 
 class CaseViewSet(viewsets.ReadOnlyModelViewSet[Case]):
@@ -75,16 +75,14 @@ def serve_segment_file(request: Request, pk: int, kind: str) -> FileResponse:
     """Stream a segment's footage to a user allowed to see it, and audit the access."""
     if kind not in {"original", "preview"}:
         raise Http404
-    segment = segments_visible_to(request.user).filter(pk=pk).first()
-    if segment is None:
-        audit_record(
-            actor=request.user,
-            action=f"segment.{kind}.view",
-            ip_address=client_ip(request),
-            outcome="denied",
-            details={"segment": pk},
-        )
-        raise Http404("No such segment.")
+    segment = scoped_or_404(
+        segments_visible_to(request.user),
+        pk,
+        request=request,
+        action=f"segment.{kind}.view",
+        details={"segment": pk},
+        message="No such segment.",
+    )
     field = segment.original if kind == "original" else segment.preview
     if not field:
         raise Http404("This segment has no such file.")

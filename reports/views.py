@@ -10,11 +10,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from access.policy import Role, role_of
+from access.policy import Role, may_view_unblurred, role_of
 from audit.models import AuditEvent
 from audit.services import audit_record
 from detection.selectors import segments_visible_to
-from portal.http import client_ip
+from portal.http import client_ip, scoped_or_404
 from reports.forms import ReportStatusForm
 from reports.links import evidence_link, read_evidence_token
 from reports.models import PoliceReport
@@ -27,17 +27,14 @@ POLICE_ROLES = (Role.LIAISON, Role.OPERATOR)
 
 
 def _report_or_404(request: HttpRequest, pk: int, action: str) -> PoliceReport:
-    report = reports_visible_to(request.user).filter(pk=pk).first()
-    if report is None:
-        audit_record(
-            actor=request.user,
-            action=action,
-            ip_address=client_ip(request),
-            outcome="denied",
-            details={"report": pk},
-        )
-        raise Http404("No such report.")
-    return report
+    return scoped_or_404(
+        reports_visible_to(request.user),
+        pk,
+        request=request,
+        action=action,
+        details={"report": pk},
+        message="No such report.",
+    )
 
 
 @require_GET
@@ -197,16 +194,14 @@ def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
     the frame) whose faces stay visible, for the faces of the case.
     """
     ip = client_ip(request)
-    segment = segments_visible_to(request.user).filter(pk=pk).first()
-    if segment is None:
-        audit_record(
-            actor=request.user,
-            action="working_copy.view",
-            ip_address=ip,
-            outcome=AuditEvent.Outcome.DENIED,
-            details={"segment": pk},
-        )
-        raise Http404("No such segment.")
+    segment = scoped_or_404(
+        segments_visible_to(request.user),
+        pk,
+        request=request,
+        action="working_copy.view",
+        details={"segment": pk},
+        message="No such segment.",
+    )
     blur_raw = request.GET.get("blur", "1")
     if blur_raw not in {"0", "1"}:
         return _bad_request("blur must be 0 or 1.")
@@ -218,7 +213,7 @@ def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
         exempt = parse_exempt_regions(exempt_raw)
     except ValidationError as exc:
         return _bad_request(" ".join(exc.messages))
-    if not blur and role_of(request.user) not in {Role.EXPERT, Role.OPERATOR}:
+    if not blur and not may_view_unblurred(request.user):
         audit_record(
             actor=request.user,
             action="working_copy.blur_off",

@@ -58,11 +58,15 @@ def review_queue_facets(user: AnyUser) -> tuple[list[tuple[int, str]], list[str]
     return sites, regions
 
 
-def case_for_review(user: AnyUser, pk: int) -> Case | None:
-    """A case the user may review (any status, so decided cases still open read-only)."""
+def cases_for_review(user: AnyUser) -> QuerySet[Case]:
+    """Cases the user may review (any status, so decided cases still open read-only)."""
     if not is_reviewer(user):
-        return None
-    return cases_reviewable_by(user).filter(pk=pk).select_related("claimed_by").first()
+        return Case.objects.none()
+    return cases_reviewable_by(user).select_related("claimed_by")
+
+
+def case_for_review(user: AnyUser, pk: int) -> Case | None:
+    return cases_for_review(user).filter(pk=pk).first()
 
 
 def case_segments(case: Case) -> list[Segment]:

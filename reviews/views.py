@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,15 +18,15 @@ from django.views.decorators.http import require_GET, require_POST
 from access.policy import Role, is_reviewer, role_of
 from audit.services import audit_record
 from detection.models import Case
-from portal.http import client_ip
+from portal.http import client_ip, scoped_or_404
 from portal.timeline import timeline_bars
 from reviews.forms import QueueFilterForm, ReviewForm
 from reviews.models import ReviewDecision
 from reviews.selectors import (
     case_footage_seconds,
-    case_for_review,
     case_segments,
     case_timeline,
+    cases_for_review,
     claim_is_active,
     review_agreement,
     review_queue_facets,
@@ -56,17 +56,14 @@ def reviewer_required(view: View) -> View:
 
 
 def _case_or_404(request: HttpRequest, pk: int) -> Case:
-    case = case_for_review(request.user, pk)
-    if case is None:
-        audit_record(
-            actor=request.user,
-            action="case.view",
-            ip_address=client_ip(request),
-            outcome="denied",
-            details={"case": pk},
-        )
-        raise Http404("No such case.")
-    return case
+    return scoped_or_404(
+        cases_for_review(request.user),
+        pk,
+        request=request,
+        action="case.view",
+        details={"case": pk},
+        message="No such case.",
+    )
 
 
 def _expert(request: HttpRequest) -> User:
