@@ -7,6 +7,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from cameras.models import Camera, Site
+from cameras.rules import camera_setting_errors
 from cameras.services import CAMERA_EDITABLE_FIELDS
 from cameras.sources import SourceError, parse_source_uri
 
@@ -77,16 +78,14 @@ class CameraForm(forms.ModelForm[Camera]):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        low, high = data.get("low_threshold"), data.get("high_threshold")
-        if low is not None and high is not None and low >= high:
-            self.add_error(
-                "low_threshold", _("The low threshold must be below the high threshold.")
-            )
-        window, overlap = data.get("window_seconds"), data.get("window_overlap_seconds")
-        if window is not None and overlap is not None and overlap >= window:
-            self.add_error(
-                "window_overlap_seconds", _("The overlap must be shorter than the window.")
-            )
+        errors = camera_setting_errors(
+            low=data.get("low_threshold"),
+            high=data.get("high_threshold"),
+            window=data.get("window_seconds"),
+            overlap=data.get("window_overlap_seconds"),
+        )
+        for field, message in errors.items():
+            self.add_error(field, str(message))
         return data
 
     def _post_clean(self) -> None:

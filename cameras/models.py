@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from cameras.rules import camera_setting_errors
+
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -132,15 +134,11 @@ class Camera(models.Model):
         return f"{self.site.name} / {self.name}"
 
     def clean(self) -> None:
-        if (
-            self.low_threshold is not None
-            and self.high_threshold is not None
-            and self.low_threshold >= self.high_threshold
-        ):
-            raise ValidationError(
-                {"low_threshold": _("The low threshold must be below the high threshold.")}
-            )
-        if self.window_overlap_seconds >= self.window_seconds:
-            raise ValidationError(
-                {"window_overlap_seconds": _("The overlap must be shorter than the window.")}
-            )
+        errors = camera_setting_errors(
+            low=self.low_threshold,
+            high=self.high_threshold,
+            window=self.window_seconds,
+            overlap=self.window_overlap_seconds,
+        )
+        if errors:
+            raise ValidationError(dict(errors))

@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from cameras.models import Camera, PoliceStation, Site
+from cameras.rules import camera_setting_errors
 from cameras.sources import SourceError, parse_source_uri
 
 
@@ -94,15 +95,15 @@ class CameraInput(serializers.Serializer[dict[str, Any]]):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        low, high = attrs.get("low_threshold"), attrs.get("high_threshold")
-        if low is not None and high is not None and low >= high:
+        errors = camera_setting_errors(
+            low=attrs.get("low_threshold"),
+            high=attrs.get("high_threshold"),
+            window=attrs.get("window_seconds", 2.0),
+            overlap=attrs.get("window_overlap_seconds", 0.0),
+        )
+        if errors:
             raise serializers.ValidationError(
-                {"low_threshold": "The low threshold must be below the high threshold."}
-            )
-        window = attrs.get("window_seconds", 2.0)
-        if attrs.get("window_overlap_seconds", 0.0) >= window:
-            raise serializers.ValidationError(
-                {"window_overlap_seconds": "The overlap must be shorter than the window."}
+                {field: str(message) for field, message in errors.items()}
             )
         return attrs
 
