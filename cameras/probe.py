@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from cameras.sources import SourceError, SourceKind, parse_source_uri
+from cameras.sources import Source, SourceError, SourceKind, parse_source_uri
 
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 FRAMES_TO_DECODE = 3
@@ -84,11 +84,9 @@ def _check_network(uri: str, deadline: float, started: float) -> ProbeResult | N
     return None
 
 
-def _open_with_pyav(uri: str, timeout: float) -> dict[str, Any]:
-    import av
-
-    options = {"rtsp_transport": "tcp"} if uri.lower().startswith("rtsp") else {}
-    with av.open(uri, timeout=(timeout, timeout), options=options) as container:
+def _open_with_pyav(source: Source, timeout: float) -> dict[str, Any]:
+    # Opened as the reader opens it: the source's own type says how.
+    with source.type.open(source.uri, timeout=timeout) as container:
         if not container.streams.video:
             raise _NoVideo
         stream = container.streams.video[0]
@@ -181,7 +179,7 @@ def probe_source(uri: str, *, timeout: float | None = None) -> ProbeResult:
     def run() -> None:
         # Name lookup has no timeout of its own, so it runs here too, under the deadline.
         try:
-            if source.kind in (SourceKind.RTSP, SourceKind.HTTP):
+            if source.type.networked:
                 failure = _check_network(source.uri, deadline, started)
                 if failure is not None:
                     outcome["result"] = failure
@@ -193,7 +191,7 @@ def probe_source(uri: str, *, timeout: float | None = None) -> ProbeResult:
                     started,
                 )
                 return
-            outcome["details"] = _open_with_pyav(source.uri, max(1.0, min(5.0, limit)))
+            outcome["details"] = _open_with_pyav(source, max(1.0, min(5.0, limit)))
         except BaseException as exc:  # handed to the request thread, which classifies it
             outcome["error"] = exc
 

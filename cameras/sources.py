@@ -7,6 +7,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.utils.translation import gettext
@@ -23,14 +24,89 @@ class SourceKind(enum.StrEnum):
     DEVICE = "device"
 
 
+class SourceType:
+    """How one kind of source behaves; the reader and the probe both ask it, never its kind.
+
+    networked:     on the network: the probe checks host and port first, and centre admins
+                   may use it unless the address is blocked
+    operator_only: reads this server's own disk or devices, so only an operator may use it
+    paced:         may be read faster than real time, so it is replayed at its own rate
+    loops:         a file: played again at once when it ends; a live source that ends has
+                   disconnected, and is reconnected with backoff
+    """
+
+    kind: SourceKind
+    networked = False
+    operator_only = False
+    paced = False
+    loops = False
+
+    def open(self, target: str, *, timeout: float) -> Any:
+        """Open `target` (the URI, or one clip of a file source) as a PyAV container."""
+        # PyAV (FFmpeg) is imported where a source is opened, not where a URI is validated
+        # (the web process validates them on every camera form).
+        import av
+
+        return av.open(target, timeout=(timeout, timeout))
+
+
+class RtspSource(SourceType):
+    kind = SourceKind.RTSP
+    networked = True
+
+    def open(self, target: str, *, timeout: float) -> Any:
+        import av  # deferred as in SourceType.open
+
+        return av.open(target, options={"rtsp_transport": "tcp"}, timeout=(timeout, timeout))
+
+
+class HttpSource(SourceType):
+    # FFmpeg probes MJPEG (multipart), HLS playlists and progressive files by itself.
+    kind = SourceKind.HTTP
+    networked = True
+    paced = True
+
+
+class FileSource(SourceType):
+    kind = SourceKind.FILE
+    operator_only = True
+    paced = True
+    loops = True
+
+    def open(self, target: str, *, timeout: float) -> Any:
+        import av  # deferred as in SourceType.open
+
+        return av.open(target)
+
+
+class DeviceSource(SourceType):
+    kind = SourceKind.DEVICE
+    operator_only = True
+
+    def open(self, target: str, *, timeout: float) -> Any:
+        import av  # deferred as in SourceType.open
+
+        return av.open(target, format="v4l2", timeout=(timeout, timeout))
+
+
+SOURCE_TYPES: dict[SourceKind, SourceType] = {
+    source_type.kind: source_type
+    for source_type in (RtspSource(), HttpSource(), FileSource(), DeviceSource())
+}
+
+
 @dataclass(frozen=True)
 class Source:
     kind: SourceKind
     uri: str
 
     @property
+    def type(self) -> SourceType:
+        return SOURCE_TYPES[self.kind]
+
+    @property
     def is_live(self) -> bool:
-        return self.kind != SourceKind.FILE
+        return not self.type.loops
 
 
 def parse_source_uri(uri: str) -> Source:
@@ -76,7 +152,7 @@ def source_allowed_for(uri: str, *, is_operator: bool) -> str | None:
         source = parse_source_uri(uri)
     except SourceError:
         return None  # the parser's own error is reported by the caller's validation
-    if source.kind in (SourceKind.FILE, SourceKind.DEVICE):
+    if source.type.operator_only:
         return gettext("Only an operator can use a file or a local device as a camera source.")
     blocked = _blocked_address(urlsplit(source.uri).hostname or "")
     if blocked is not None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
 from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
-from cameras.sources import Source, SourceError, SourceKind, parse_source_uri
+from cameras.sources import Source, SourceError, parse_source_uri
 from ml.preprocess import InputSpec, resize_frame
 
 logger = logging.getLogger(__name__)
@@ -93,14 +93,7 @@ def clips_of(source: Source) -> list[Path]:
 
 
 def open_container(source: Source, *, clip: Path | None, timeout: float) -> Any:
-    if source.kind == SourceKind.FILE:
-        return av.open(str(clip))
-    if source.kind == SourceKind.RTSP:
-        return av.open(source.uri, options={"rtsp_transport": "tcp"}, timeout=(timeout, timeout))
-    if source.kind == SourceKind.DEVICE:
-        return av.open(source.uri, format="v4l2", timeout=(timeout, timeout))
-    # HTTP: FFmpeg probes MJPEG (multipart), HLS playlists and progressive files by itself.
-    return av.open(source.uri, timeout=(timeout, timeout))
+    return source.type.open(str(clip) if clip is not None else source.uri, timeout=timeout)
 
 
 class CameraReader(threading.Thread):
@@ -151,7 +144,7 @@ class CameraReader(threading.Thread):
                 delivered = self._play(source)
                 if self.stop_event.is_set():
                     break
-                if source.kind != SourceKind.FILE:
+                if not source.type.loops:
                     raise SourceEnded("the stream ended (camera or server closed it)")
             except SourceError as error:
                 self._report("error", str(error))
@@ -166,7 +159,7 @@ class CameraReader(threading.Thread):
                 self._report("error", f"Reader failed: {type(error).__name__}: {error}")
             if delivered:
                 backoff = self.backoff_initial
-                if source.kind == SourceKind.FILE:
+                if source.type.loops:
                     continue  # a replayed file loops at once, like a camera that never stops
             if self.stop_event.wait(backoff):
                 break
@@ -184,14 +177,12 @@ class CameraReader(threading.Thread):
     def _play(self, source: Source) -> bool:
         """Play the source once (every clip of a file source); True when frames arrived."""
         delivered = False
-        clips: list[Path | None] = (
-            list(clips_of(source)) if source.kind == SourceKind.FILE else [None]
-        )
+        clips: list[Path | None] = list(clips_of(source)) if source.type.loops else [None]
         for clip in clips:
             if self.stop_event.is_set():
                 break
             delivered |= self._session(source, clip)
-        if source.kind == SourceKind.FILE and not delivered:
+        if source.type.loops and not delivered:
             raise SourceError(f"No clip of {source.uri} could be decoded.")
         return delivered
 
@@ -223,7 +214,7 @@ class CameraReader(threading.Thread):
             # A file, an HLS playlist or a progressive HTTP video can be read faster than real
             # time; replayed at its own rate it behaves as a live camera and its windows never
             # get timestamps in the future. RTSP and devices are live already.
-            paced = source.kind in (SourceKind.FILE, SourceKind.HTTP) and not arrival_timed
+            paced = source.type.paced and not arrival_timed
             time_base = info.time_base
             origin: float | None = None
             last_arrival_pts = -1
