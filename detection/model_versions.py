@@ -1,12 +1,13 @@
 """Model versions: read a model card, register and activate versions, the active one.
 
-The model card is read in ONE place, `read_model_card`; everything else in the Django apps
+The model card is read in ONE place, `model_card_from`; everything else in the Django apps
 reads it through this module (the lead may swap its body for `ml.model_card.ModelCard`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,56 @@ from detection.models import ModelVersion
 from ml.preprocess import InputSpec
 
 
-def read_model_card(artifact_dir: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ModelCardView:
+    """What the Django apps take from a model card."""
+
+    version: str
+    low_threshold: float
+    high_threshold: float
+    # The cross-validation summary, without the per-fold and per-clip detail.
+    metrics: dict[str, Any]
+    input_height: int
+    input_width: int
+    raw: dict[str, Any]
+
+
+def model_card_from(data: object, *, where: str) -> ModelCardView:
+    """THE one reading of a model card (from its file or as stored on a ModelVersion).
+
+    The lead swaps this body for `ml.model_card.ModelCard` once it lands; callers keep this
+    signature. A malformed card is a clear ValidationError naming `where`.
+    """
+    if not isinstance(data, dict):
+        raise ValidationError(f"{where} is not a model card (a JSON object).")
+    try:
+        thresholds = data["thresholds"]
+        spec = InputSpec.from_dict(data.get("input_spec", {}))
+        return ModelCardView(
+            version=str(data["version"]),
+            low_threshold=float(thresholds["low"]),
+            high_threshold=float(thresholds["high"]),
+            metrics={
+                key: value
+                for key, value in dict(data.get("cross_validation", {})).items()
+                if key != "folds"
+            },
+            input_height=spec.height,
+            input_width=spec.width,
+            raw=data,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"{where} lacks 'version' or 'thresholds' ({exc!r}).") from exc
+
+
+def read_model_card(artifact_dir: Path) -> ModelCardView:
     """The model card alone, without loading TensorFlow (the web process never needs it)."""
     card_path = Path(artifact_dir) / "model_card.json"
     try:
-        card: dict[str, Any] = json.loads(card_path.read_text(encoding="utf-8"))
+        data = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ValidationError(f"{card_path} is not a readable model card: {exc}") from exc
-    if "version" not in card or "thresholds" not in card:
-        raise ValidationError(f"{card_path} lacks 'version' or 'thresholds'.")
-    return card
+    return model_card_from(data, where=str(card_path))
 
 
 @transaction.atomic
@@ -38,20 +79,14 @@ def model_version_register(
 ) -> ModelVersion:
     """Record a model artifact (reading its card) as a ModelVersion; idempotent by name."""
     card = read_model_card(artifact_dir)
-    thresholds = card["thresholds"]
     version, created = ModelVersion.objects.get_or_create(
-        name=str(card["version"]),
+        name=card.version,
         defaults={
             "artifact_path": str(artifact_dir),
-            "low_threshold": float(thresholds["low"]),
-            "high_threshold": float(thresholds["high"]),
-            # The cross-validation summary, without the per-fold and per-clip detail.
-            "metrics": {
-                key: value
-                for key, value in card.get("cross_validation", {}).items()
-                if key != "folds"
-            },
-            "card": card,
+            "low_threshold": card.low_threshold,
+            "high_threshold": card.high_threshold,
+            "metrics": card.metrics,
+            "card": card.raw,
         },
     )
     if created:
@@ -81,11 +116,13 @@ def model_version_active() -> ModelVersion:
 def model_frame_size() -> tuple[int, int]:
     """(height, width) of the active model's input, so readers resize frames only once."""
     version = ModelVersion.objects.filter(is_active=True).only("card").first()
-    card: dict[str, Any] | None = version.card if version is not None else None
-    if not card:
-        try:
+    try:
+        if version is not None and version.card:
+            card = model_card_from(version.card, where=f"model version {version.pk}")
+        else:
             card = read_model_card(settings.DEFAULT_MODEL_DIR)
-        except Exception:
-            card = {}
-    spec = InputSpec.from_dict(card.get("input_spec", {}))
-    return spec.height, spec.width
+    except ValidationError:
+        # No readable card: the model's default input size.
+        spec = InputSpec.from_dict({})
+        return spec.height, spec.width
+    return card.input_height, card.input_width
