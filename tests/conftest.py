@@ -138,3 +138,22 @@ def api_as(user: User | None) -> APIClient:
     if user is not None:
         client.force_authenticate(user)
     return client
+
+
+# Shared fixtures of the app folders: real parts (a model, a Celery worker, an RTSP server,
+# live sockets), portal footage, per-test media storage and eager tasks. Imported last: they
+# use World, defined above.
+from tests.support.footage import footage  # noqa: E402, F401
+from tests.support.live import (  # noqa: E402, F401
+    active_model,
+    celery_worker,
+    clip_folder,
+    django_db_modify_db_settings,
+    fast_reconnect,
+    listen,
+    long_clip,
+    model_dir,
+    purge_queues,
+    rtsp_server,
+)
+from tests.support.storage import eager_tasks, media_root  # noqa: E402, F401

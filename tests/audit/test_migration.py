@@ -17,8 +17,7 @@ from audit.db import install_append_only_triggers, remove_append_only_triggers
 from audit.models import AuditEvent
 from audit.services import audit_record, audit_verify_chain
 from tests.conftest import World
-from tests.portals.conftest import footage  # noqa: F401 (the fixture)
-from tests.portals.test_evidence import download_package, verify
+from tests.reports.test_evidence import download_package, verify
 
 BEFORE_THE_MOVE = [("reports", "0002_audit_events_append_only"), ("audit", None)]
 
@@ -31,7 +30,7 @@ def _migrate(targets: list[tuple[str, str | None]] | None = None) -> MigrationEx
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_package_built_before_the_move_verifies_after_it(footage: World, tmp_path: Path):  # noqa: F811
+def test_a_package_built_before_the_move_verifies_after_it(footage: World, tmp_path: Path):
     install_append_only_triggers(connection)  # as in production, guarding the table throughout
     try:
         _migrate(BEFORE_THE_MOVE)

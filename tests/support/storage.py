@@ -39,7 +39,7 @@ def footage_segment(
     return segment
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def media_root(settings, tmp_path: Path) -> Path:
     """A MEDIA_ROOT of each test's own, so storage usage and quotas count only its files."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -22,7 +22,7 @@ from cameras.ingest.manager import IngestManager
 from cameras.models import Camera
 from detection.ingest import ingest_manager
 from detection.models import Segment
-from tests.pipeline.conftest import free_port, wait_for
+from tests.support.live import free_port, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

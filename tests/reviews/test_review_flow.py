@@ -12,7 +12,7 @@ from reports.models import PoliceReport
 from reviews.models import ReviewDecision
 from reviews.services import ClaimRefused, case_claim, review_submit
 from tests.conftest import World
-from tests.portals.conftest import client_as
+from tests.support.footage import client_as
 
 pytestmark = pytest.mark.django_db
 

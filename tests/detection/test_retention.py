@@ -15,9 +15,9 @@ from detection.retention import media_usage_bytes, retention_run
 from detection.tasks import retention_sweep
 from tests import factories
 from tests.conftest import World
-from tests.operations.conftest import footage_segment
+from tests.support.storage import footage_segment
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 def paths_of(segment: Segment) -> list[Path]:

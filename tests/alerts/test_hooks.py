@@ -23,6 +23,8 @@ from detection.announce import broadcast_case
 from detection.consumers import AlertConsumer
 from tests.conftest import World
 
+pytestmark = pytest.mark.usefixtures("media_root")
+
 
 @pytest.mark.django_db
 def test_a_broadcast_case_is_notified(

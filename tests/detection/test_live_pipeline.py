@@ -14,7 +14,7 @@ from django.db.models import F
 from cameras.models import Camera
 from detection.models import Band, Case, Detection, Segment
 from reports.models import PoliceReport
-from tests.pipeline.conftest import Process, child_env, wait_for
+from tests.support.live import Process, child_env, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from cameras.models import Camera
 from detection.ingest import ingest_manager
 from detection.models import Segment
-from tests.pipeline.conftest import wait_for
+from tests.support.live import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -20,7 +20,7 @@ from reports.evidence import SIGNATURE, verify_package
 from reports.models import EvidencePackage, PoliceReport
 from reports.signing import key_fingerprint, public_key_pem, signing_key
 from tests.conftest import World
-from tests.portals.conftest import client_as
+from tests.support.footage import client_as
 
 pytestmark = pytest.mark.django_db
 

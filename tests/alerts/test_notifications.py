@@ -24,7 +24,7 @@ from detection.notifications import case_notification_create, notify_case
 from tests import factories
 from tests.conftest import World
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 @dataclass

@@ -18,7 +18,7 @@ from cameras.models import Camera
 from cameras.services import camera_issue_upload_token
 from detection.models import Detection, Segment
 from tests.conftest import api_as
-from tests.pipeline.conftest import wait_for
+from tests.support.live import wait_for
 
 URL = "/api/edge/clips/"
 # An hour ago in Seoul time, whole seconds: recent enough for EDGE_UPLOAD_MAX_AGE_DAYS on any

@@ -7,7 +7,7 @@ from audit.models import AuditEvent
 from detection.models import Case
 from reviews.models import ReviewDecision
 from tests.conftest import World
-from tests.portals.conftest import client_as
+from tests.support.footage import client_as
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from detection.models import Band, Case, Detection, Segment
 from detection.pipeline import segment_create, segments_analyse
 from detection.tasks import analyse_segment
 from reports.models import PoliceReport
-from tests.pipeline.conftest import wait_for
+from tests.support.live import wait_for
 
 
 def make_segment(camera, start, clip=None):

@@ -14,9 +14,9 @@ from detection.models import Segment
 from detection.retention import retention_run
 from tests import factories
 from tests.conftest import World
-from tests.operations.conftest import footage_segment
+from tests.support.storage import footage_segment
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 def scrape(client: Client, **headers: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

@@ -14,7 +14,7 @@ from reviews.models import ExpertProfile, ReviewDecision
 from reviews.selectors import case_for_review, review_queue_for
 from tests import factories
 from tests.conftest import World
-from tests.portals.conftest import client_as
+from tests.support.footage import client_as
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from cameras.models import Camera
 from detection.models import Case
 from reports.models import PoliceReport
 from tests.conftest import World
-from tests.portals.conftest import attach_footage, shift_case
+from tests.support.footage import attach_footage, shift_case
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"

@@ -16,7 +16,7 @@ from detection.models import Band
 from detection.selectors import peak_scores_by_bucket
 from tests import factories
 from tests.conftest import World
-from tests.portals.conftest import CLIPS, client_as
+from tests.support.footage import CLIPS, client_as
 
 pytestmark = pytest.mark.django_db
 

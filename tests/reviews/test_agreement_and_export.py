@@ -12,7 +12,7 @@ from reviews.agreement import agreement_of, cohen_kappa
 from reviews.models import ReviewDecision
 from reviews.selectors import review_agreement
 from tests.conftest import World
-from tests.portals.conftest import client_as
+from tests.support.footage import client_as
 
 
 def test_cohen_kappa_matches_the_textbook_example() -> None:

@@ -92,7 +92,7 @@ def test_an_open_socket_follows_the_users_roles(world, listen, monkeypatch):
     import time
 
     from tests import factories
-    from tests.pipeline.conftest import wait_for
+    from tests.support.live import wait_for
 
     monkeypatch.setattr("detection.consumers.WEBSOCKET_HEARTBEAT_SECONDS", 0.3)
     # Bob administers the Busan centre and is also a Seoul expert; Alice only administers hers.

@@ -17,9 +17,9 @@ from detection.retention import segment_purge
 from reports.models import WorkingCopy
 from reports.redaction import WorkingCopyUnavailable, working_copies_for_case, working_copy_for
 from tests.conftest import World
-from tests.operations.conftest import footage_segment
+from tests.support.storage import footage_segment
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 # Where scikit-image's own example finds the astronaut's face (row, column, side).
 FACE = (slice(80, 150), slice(185, 255))
