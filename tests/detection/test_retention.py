@@ -133,7 +133,7 @@ def test_quota_that_cannot_be_met_alerts_the_operator(
     async_to_sync(layer.group_add)("operators", channel)
 
     with (
-        caplog.at_level(logging.ERROR, logger="abusewatch.operations.retention"),
+        caplog.at_level(logging.ERROR, logger="detection.retention"),
         django_capture_on_commit_callbacks(execute=True),
     ):
         report = retention_run(dry_run=False)
