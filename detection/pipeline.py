@@ -263,15 +263,21 @@ def segments_analyse(*, segment_ids: list[int]) -> list[Detection]:
 
 
 def _open_cases(camera_id: int) -> list[OpenCase]:
-    # Locked: the caller holds the camera's lock, and these rows may change.
-    cases = (
+    # Locked: the caller holds the camera's lock, and these rows may change. Whether a case
+    # was reported is read apart: PostgreSQL cannot lock across the outer join to its report.
+    cases = list(
         Case.objects.select_for_update()
         .filter(camera_id=camera_id, status__in=MERGEABLE)
-        .values_list("pk", "started_at", "ended_at", "peak_score", "band", "police_report")
+        .values_list("pk", "started_at", "ended_at", "peak_score", "band")
+    )
+    reported = set(
+        Case.objects.filter(
+            pk__in=[row[0] for row in cases], police_report__isnull=False
+        ).values_list("pk", flat=True)
     )
     return [
-        OpenCase(pk, started, ended, peak, band, reported=report is not None)
-        for pk, started, ended, peak, band, report in cases
+        OpenCase(pk, started, ended, peak, band, reported=pk in reported)
+        for pk, started, ended, peak, band in cases
     ]
 
 
