@@ -12,6 +12,11 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("DEBUG", "1")
+# The pipeline's Redis keys (pending ids, cached frames kept for an hour) of this run only:
+# segment ids start again in every new test database, and frames a crashed earlier run left
+# behind under the same id were scored in place of a later test's footage. Set in the
+# environment, so worker processes started by the tests share it.
+os.environ.setdefault("PIPELINE_REDIS_PREFIX", f"abusewatch-test-{os.getpid()}")
 if not os.environ.get("REDIS_URL"):
     from abusewatch.embedded import start_embedded_redis
 
