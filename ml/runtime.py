@@ -2,57 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ml.model_card import CARD_FILE, ModelCard, ModelCardError, Thresholds
 from ml.preprocess import InputSpec, clip_window_batches, preprocess_window
 
-__all__ = ["InputSpec", "Thresholds", "ViolenceDetector", "default_model_dir"]
+__all__ = [
+    "CARD_FILE",
+    "InputSpec",
+    "ModelCardError",
+    "Thresholds",
+    "ViolenceDetector",
+    "default_model_dir",
+]
 
 MODEL_FILE = "model.keras"
-CARD_FILE = "model_card.json"
 
 
 def default_model_dir() -> Path:
     """The shipped default model version."""
     return Path(__file__).resolve().parent / "artifacts" / "default"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Score bands: below ``low`` calm, ``[low, high)`` uncertain (review), ``>= high`` violent.
-
-    ``decision`` is the yes/no cut for a binary verdict (evaluation); the live pipeline acts on
-    the bands only. Cards written before it existed fall back to ``high``.
-    """
-
-    low: float
-    high: float
-    decision: float | None = None
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.low <= self.high <= 1.0:
-            raise ValueError(f"thresholds must satisfy 0 <= low <= high <= 1, got {self}")
-        if self.decision is not None and not 0.0 <= self.decision <= 1.0:
-            raise ValueError(f"the decision threshold must lie in [0, 1], got {self.decision}")
-
-    @property
-    def verdict_cut(self) -> float:
-        return self.high if self.decision is None else self.decision
-
-    def band(self, score: float) -> str:
-        if score >= self.high:
-            return "violent"
-        if score >= self.low:
-            return "uncertain"
-        return "calm"
 
 
 def make_predict_fn(model: Any, spec: InputSpec) -> Callable[[np.ndarray], np.ndarray]:
@@ -104,14 +79,10 @@ class ViolenceDetector:
         max_batch: int = 64,
     ) -> None:
         self.card: dict[str, Any] = card
-        self.version: str = str(card["version"])
-        self.spec: InputSpec = InputSpec.from_dict(card["input_spec"])
-        bands = card["thresholds"]
-        self.thresholds: Thresholds = Thresholds(
-            low=float(bands["low"]),
-            high=float(bands["high"]),
-            decision=float(bands["decision"]) if bands.get("decision") is not None else None,
-        )
+        self.model_card: ModelCard = ModelCard.from_dict(card)
+        self.version: str = self.model_card.version
+        self.spec: InputSpec = self.model_card.input_spec
+        self.thresholds: Thresholds = self.model_card.thresholds
         self._model = model
         self._forward = make_predict_fn(model, self.spec)
         self._max_batch = max_batch
@@ -123,17 +94,16 @@ class ViolenceDetector:
     def load(cls, artifact_dir: str | os.PathLike[str]) -> ViolenceDetector:
         """Read ``model.keras`` and ``model_card.json`` from an artifact folder."""
         folder = Path(artifact_dir)
-        card_path = folder / CARD_FILE
-        model_path = folder / MODEL_FILE
-        if not card_path.is_file() or not model_path.is_file():
-            raise FileNotFoundError(f"{folder} lacks {CARD_FILE} or {MODEL_FILE}")
-        card = json.loads(card_path.read_text(encoding="utf-8"))
+        card = ModelCard.load(folder)
+        model_path = folder / card.model_file
+        if not model_path.is_file():
+            raise FileNotFoundError(f"{folder} lacks {card.model_file}")
         import keras
 
         import ml.model  # noqa: F401  (registers the custom layers a saved model may hold)
 
         model = keras.saving.load_model(model_path, compile=False)
-        return cls(model, card)
+        return cls(model, card.to_dict())
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """Decoded RGB uint8 frames of one window (any size, >= 2) -> one model input."""
