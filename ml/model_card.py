@@ -92,7 +92,8 @@ class Thresholds:
     details: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if self.decision is None:
+        given: Any = self.decision  # None when omitted, whatever the annotation says
+        if given is None:
             object.__setattr__(self, "decision", self.high)
         self.check(self.low, self.high, self.decision)
 
