@@ -10,6 +10,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ml.frames import FrameSampler
+
 
 class VideoDecodeError(Exception):
     """A file could not be decoded into at least one video frame."""
@@ -24,9 +26,10 @@ def decode_frames(
 ) -> list[np.ndarray]:
     """Decode a video file into RGB uint8 frames (H x W x 3).
 
-    With ``fps`` the frames are resampled in time by presentation timestamp: for every tick of
-    the target clock the latest decoded frame is kept, so the output rate does not depend on the
-    source rate (12-30 fps cameras all give the same temporal spacing).
+    With ``fps`` the frames are resampled in time by presentation timestamp with the one rule
+    of ``ml.frames`` (the live reader and edge uploads use it too): one frame per tick of the
+    target clock, a slow source's frames repeated, a fast source's dropped, so the output rate
+    does not depend on the source rate (12-30 fps cameras all give the same spacing).
     ``transform`` (e.g. a resize to model size) is applied to each frame as it is decoded, so
     a long high-resolution file never holds its full-size frames all at once: two minutes of
     720p at 10 fps are 3.3 GB full size and 15 MB at 64x64.
@@ -48,7 +51,7 @@ def decode_frames(
             stream.thread_type = "AUTO"
             time_base = stream.time_base or Fraction(1, 1000)
             start_seconds: float | None = None
-            next_tick = 0.0
+            sampler = FrameSampler(fps) if fps is not None else None
             fallback_index = 0
             for frame in container.decode(stream):
                 if frame.pts is not None:
@@ -60,21 +63,19 @@ def decode_frames(
                 fallback_index += 1
                 if start_seconds is None:
                     start_seconds = seconds
-                elapsed = seconds - start_seconds
-                if max_seconds is not None and elapsed >= max_seconds:
+                if max_seconds is not None and seconds - start_seconds >= max_seconds:
                     break
-                if fps is None:
+                if sampler is None:
                     frames.append(_converted(frame, transform))
                     continue
-                if elapsed + 1e-6 < next_tick:
-                    continue
-                image = _converted(frame, transform)
-                # A slow source repeats its frame for every target tick it covers.
-                while elapsed + 1e-6 >= next_tick:
-                    frames.append(image)
-                    next_tick += 1.0 / fps
-                    if max_seconds is not None and next_tick >= max_seconds:
-                        break
+                slots = [
+                    slot
+                    for slot in sampler.slots(seconds)
+                    if max_seconds is None or slot.seconds < max_seconds
+                ]
+                if slots:
+                    image = _converted(frame, transform)
+                    frames.extend(image for _ in slots)
     except VideoDecodeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError, IndexError, RuntimeError) as error:
