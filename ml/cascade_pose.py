@@ -1,0 +1,97 @@
+"""Stage 2 of the cascade at run time: pose keypoints of a window -> features -> pose classifier.
+
+The pose model (``ml.pose``), the features (``ml.pose_features``) and the classifier
+(``ml.pose_stage``) are the pose stage's own modules; this file only strings them together for
+windows of frames, the same way training strings them together for clips, so both see the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.model_card import StageCard
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PoseWindowScorer", "pose_step"]
+
+
+def pose_step(analysis_fps: float, pose_fps: float) -> int:
+    """Every how many analysis frames pose reads one. Sampling at ``fps / step`` with
+    ``ml.frames`` gives exactly every ``step``-th frame sampled at ``fps``, so training (clips
+    decoded at the pose rate) and live (windows at the analysis rate) see the same frames."""
+    step = round(analysis_fps / pose_fps)
+    if step < 1 or abs(analysis_fps / step - pose_fps) > 1e-6:
+        raise ValueError(
+            f"the pose rate {pose_fps:g} fps must divide the analysis rate {analysis_fps:g} fps"
+        )
+    return step
+
+
+class PoseWindowScorer:
+    """Scores windows of frames with the pose stage. Thread-safe (the estimator keeps one
+    interpreter per thread; the classifier is read-only)."""
+
+    def __init__(self, estimator: Any, classifier: Any, *, pose_fps: float, step: int) -> None:
+        self.estimator = estimator
+        self.classifier = classifier
+        self.pose_fps = pose_fps
+        self.step = step
+
+    @classmethod
+    def load(
+        cls,
+        stage_file: Path,
+        pose_model: Path,
+        *,
+        analysis_fps: float,
+        stage: StageCard,
+        threads: int = 1,
+    ) -> PoseWindowScorer:
+        from ml.pose import PoseEstimator
+        from ml.pose_stage import PoseStage
+
+        try:
+            classifier = PoseStage.from_dict(json.loads(stage_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{stage_file}: unreadable pose stage ({error})") from error
+        pose_fps = float(stage.details.get("fps", analysis_fps))
+        return cls(
+            PoseEstimator.load(pose_model, threads=threads),
+            classifier,
+            pose_fps=pose_fps,
+            step=pose_step(analysis_fps, pose_fps),
+        )
+
+    def features(self, frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """Pose features of one window of frames at the analysis rate."""
+        from ml.pose_features import window_features
+
+        poses = self.estimator.estimate(list(frames)[:: self.step])
+        return np.asarray(window_features(poses, self.pose_fps), dtype=np.float64)
+
+    def score(
+        self, windows: Sequence[Sequence[np.ndarray] | np.ndarray] | np.ndarray
+    ) -> np.ndarray:
+        """Stage-2 scores (N,); NaN for a window whose frames are not images (the cascade then
+        falls back to stage 1 for it), so one corrupt window never fails a batch."""
+        rows: list[np.ndarray | None] = []
+        for index, frames in enumerate(windows):
+            try:
+                rows.append(self.features(frames))
+            except ValueError as error:
+                logger.warning("pose stage: window %d not scored: %s", index, error)
+                rows.append(None)
+        scores = np.full(len(windows), np.nan, dtype=np.float64)
+        valid = [i for i, row in enumerate(rows) if row is not None]
+        if valid:
+            matrix = np.stack([rows[i] for i in valid])  # type: ignore[misc]
+            scores[valid] = np.asarray(self.classifier.predict(matrix), dtype=np.float64)
+        return scores
