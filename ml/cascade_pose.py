@@ -12,11 +12,13 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ml.model_card import StageCard
+from ml.pose import PoseEstimator
+from ml.pose_features import clip_window_features
+from ml.pose_stage import PoseStage
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +41,22 @@ class PoseWindowScorer:
     """Scores windows of frames with the pose stage. Thread-safe (the estimator keeps one
     interpreter per thread; the classifier is read-only)."""
 
-    def __init__(self, estimator: Any, classifier: Any, *, pose_fps: float, step: int) -> None:
+    def __init__(
+        self,
+        estimator: PoseEstimator,
+        classifier: PoseStage,
+        *,
+        pose_fps: float,
+        step: int,
+        window_seconds: float,
+        hop_seconds: float,
+    ) -> None:
         self.estimator = estimator
         self.classifier = classifier
         self.pose_fps = pose_fps
         self.step = step
+        self.window_seconds = window_seconds
+        self.hop_seconds = hop_seconds
 
     @classmethod
     def load(
@@ -55,9 +68,6 @@ class PoseWindowScorer:
         stage: StageCard,
         threads: int = 1,
     ) -> PoseWindowScorer:
-        from ml.pose import PoseEstimator
-        from ml.pose_stage import PoseStage
-
         try:
             classifier = PoseStage.from_dict(json.loads(stage_file.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as error:
@@ -68,30 +78,29 @@ class PoseWindowScorer:
             classifier,
             pose_fps=pose_fps,
             step=pose_step(analysis_fps, pose_fps),
+            window_seconds=float(stage.details.get("window_seconds", 1.6)),
+            hop_seconds=float(stage.details.get("hop_seconds", 0.8)),
         )
 
     def features(self, frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-        """Pose features of one window of frames at the analysis rate."""
-        from ml.pose_features import window_features
-
+        """Pose window features (n, F) of frames at the analysis rate: one row for a window,
+        one per pose window for a longer clip (as training computes them)."""
         poses = self.estimator.estimate(list(frames)[:: self.step])
-        return np.asarray(window_features(poses, self.pose_fps), dtype=np.float64)
+        return np.asarray(
+            clip_window_features(poses, self.pose_fps, self.window_seconds, self.hop_seconds),
+            dtype=np.float64,
+        )
 
     def score(
         self, windows: Sequence[Sequence[np.ndarray] | np.ndarray] | np.ndarray
     ) -> np.ndarray:
         """Stage-2 scores (N,); NaN for a window whose frames are not images (the cascade then
         falls back to stage 1 for it), so one corrupt window never fails a batch."""
-        rows: list[np.ndarray | None] = []
+        scores = np.full(len(windows), np.nan, dtype=np.float64)
         for index, frames in enumerate(windows):
             try:
-                rows.append(self.features(frames))
+                # A window's score is the mean over its pose windows (one for a live window).
+                scores[index] = float(np.mean(self.classifier.predict(self.features(frames))))
             except ValueError as error:
                 logger.warning("pose stage: window %d not scored: %s", index, error)
-                rows.append(None)
-        scores = np.full(len(windows), np.nan, dtype=np.float64)
-        valid = [i for i, row in enumerate(rows) if row is not None]
-        if valid:
-            matrix = np.stack([rows[i] for i in valid])  # type: ignore[misc]
-            scores[valid] = np.asarray(self.classifier.predict(matrix), dtype=np.float64)
         return scores

@@ -195,7 +195,7 @@ def test_cross_fit_never_uses_a_folds_own_labels():
     assert not np.allclose(fused[folds == 1], fused_flipped[folds == 1])
 
 
-def test_gated_out_fusion_is_calibrated_on_the_clips_below_the_gate():
+def test_gated_out_scores_match_the_rate_of_fights_below_the_gate_on_balanced_data():
     labels, stage1, stage2, _ = synthetic_oof(400, seed=2)
     fit = fit_cascade(labels, stage1, stage2, gate_recall=0.95)
     below = stage1 < fit.gate.cut
