@@ -329,6 +329,9 @@ def build_cascade(
     stage2 = stage2_out_of_fold(windows, labels, folds, pose_c)
     fused, passed = cross_fit(labels, stage1.scores, stage2, folds, gate_recall=gate_recall)
     chosen = choose_thresholds(labels, fused)
+    chosen["method"] = str(chosen["method"]).replace(
+        "out-of-fold clip scores", "fused out-of-fold clip scores (gate and fusion cross-fitted)"
+    )
     bands = Thresholds.from_dict(chosen)
     figures = {
         "stage1": summary(labels, stage1.scores, folds),
@@ -407,8 +410,8 @@ def build_cascade(
             kind="pose-keypoints-logistic",
             file=POSE_STAGE_FILE,
             sha256=_sha256(out / POSE_STAGE_FILE),
-            summary="MoveNet MultiPose Lightning keypoints (up to 6 people) of every "
-            f"{pose_step(spec.fps, pose_fps)}th analysis frame -> {len(FEATURE_NAMES)} track "
+            summary="MoveNet MultiPose Lightning keypoints (up to 6 people) of one analysis "
+            f"frame in {pose_step(spec.fps, pose_fps)} -> {len(FEATURE_NAMES)} track "
             "and pair features per window (ml.pose_features) -> log1p, standardise, L2 "
             f"logistic regression (C={pose_c:g}); clip score = mean over windows of "
             f"{spec.window_seconds:g} s every {spec.window_seconds * POSE_HOP_FRACTION:g} s",
@@ -428,7 +431,6 @@ def build_cascade(
             },
         ),
     )
-    cut_rule = str(chosen.get("method", ""))
     card = ModelCard(
         schema=SCHEMA_CASCADE,
         version=f"cascade-{data_hash[:8]}-{cascade_commit[:7]}-{commit[:7]}",
@@ -483,9 +485,6 @@ def build_cascade(
             "clip_score": "stage 1: mean of window scores (windows of window_seconds every "
             "quarter window); the gate reads it; stage 2: mean over pose windows; fused by "
             "the fusion model",
-            "threshold_method": cut_rule.replace(
-                "out-of-fold clip scores", "fused out-of-fold clip scores"
-            ),
             "training_data": stage1.card.get("training_data", {}),
             "training": {
                 "command": command,
