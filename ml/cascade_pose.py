@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ml.model_card import StageCard
 from ml.pose import PoseEstimator
 from ml.pose_features import clip_window_features
 from ml.pose_stage import PoseStage
+from ml.video import iter_frames
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,16 @@ class PoseWindowScorer:
             clip_window_features(poses, self.pose_fps, self.window_seconds, self.hop_seconds),
             dtype=np.float64,
         )
+
+    def score_file(self, path: str | os.PathLike[str]) -> float:
+        """Stage-2 score of a whole video file, frames streamed at the pose rate (one full-size
+        frame in memory at a time): what ``score`` gives for the file's frames at the analysis
+        rate, since ``ml.frames`` at ``fps / step`` keeps every ``step``-th of them."""
+        poses = [
+            self.estimator.estimate([frame])[0] for frame in iter_frames(path, fps=self.pose_fps)
+        ]
+        features = clip_window_features(poses, self.pose_fps, self.window_seconds, self.hop_seconds)
+        return float(np.mean(self.classifier.predict(np.asarray(features, dtype=np.float64))))
 
     def score(
         self, windows: Sequence[Sequence[np.ndarray] | np.ndarray] | np.ndarray

@@ -192,6 +192,8 @@ class Stage2(Protocol):
         self, windows: Sequence[Sequence[np.ndarray] | np.ndarray] | np.ndarray
     ) -> np.ndarray: ...
 
+    def score_file(self, path: str | os.PathLike[str]) -> float: ...
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -327,6 +329,12 @@ class CascadeDetector:
         if len(windows) == 0:
             return np.zeros((0,), dtype=np.float32)
         return np.asarray(self.stage2.score(windows), dtype=np.float32)
+
+    def score_stage2_file(self, path: str | os.PathLike[str]) -> float:
+        """Stage-2 score of a whole clip file (``ml.evaluate``), its frames streamed."""
+        if self.stage2 is None:
+            raise RuntimeError(f"{self.version}: stage 2 is not loaded here")
+        return float(self.stage2.score_file(path))
 
     def fuse(self, stage1: float, stage2: float | None) -> WindowScore:
         """The fused score and band of one window (``stage2`` None: the gate stopped it; NaN:

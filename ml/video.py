@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -35,6 +35,18 @@ def decode_frames(
     720p at 10 fps are 3.3 GB full size and 15 MB at 64x64.
     Raises VideoDecodeError with the file name on missing, empty, corrupt or non-video input.
     """
+    return list(iter_frames(path, fps=fps, max_seconds=max_seconds, transform=transform))
+
+
+def iter_frames(
+    path: str | os.PathLike[str],
+    *,
+    fps: float | None = None,
+    max_seconds: float | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[np.ndarray]:
+    """``decode_frames`` one frame at a time: whoever consumes them (e.g. the pose model)
+    holds one full-size frame, not a whole file's."""
     file_path = Path(path)
     if fps is not None and fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
@@ -42,7 +54,7 @@ def decode_frames(
         raise VideoDecodeError(f"{file_path}: no such file")
     if file_path.stat().st_size == 0:
         raise VideoDecodeError(f"{file_path}: empty file")
-    frames: list[np.ndarray] = []
+    produced = 0
     try:
         with av.open(str(file_path), mode="r") as container:
             if not container.streams.video:
@@ -66,7 +78,8 @@ def decode_frames(
                 if max_seconds is not None and seconds - start_seconds >= max_seconds:
                     break
                 if sampler is None:
-                    frames.append(_converted(frame, transform))
+                    produced += 1
+                    yield _converted(frame, transform)
                     continue
                 slots = [
                     slot
@@ -75,16 +88,17 @@ def decode_frames(
                 ]
                 if slots:
                     image = _converted(frame, transform)
-                    frames.extend(image for _ in slots)
+                    for _ in slots:
+                        produced += 1
+                        yield image
     except VideoDecodeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError, IndexError, RuntimeError) as error:
-        if not frames:
+        if not produced:
             raise VideoDecodeError(f"{file_path}: cannot decode video ({error})") from error
         # A truncated tail still leaves the frames decoded so far usable.
-    if not frames:
+    if not produced:
         raise VideoDecodeError(f"{file_path}: no decodable video frames")
-    return frames
 
 
 def _converted(
