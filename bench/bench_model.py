@@ -167,7 +167,7 @@ def main(argv=None) -> int:
             "cpu",
             f"{cpu['model']}, {cpu['cores']} cores, AVX2 {cpu['avx2']}, "
             f"AVX-512 {', '.join(cpu['avx512']) or 'none'}",
-        ),  # fmt: skip
+        ),
         ("load time", f"{load_seconds * 1000:.0f} ms"),
     ]
     for batch, numbers in stage1.items():
