@@ -277,3 +277,61 @@ def test_a_missing_or_altered_file_is_named(tmp_path, name, damage, message):
         CascadeDetector.check(folder)
     with pytest.raises(ModelFilesError):
         CascadeDetector.load(folder)
+
+
+# ---- the shipped cascade --------------------------------------------------------------------
+
+SHIPPED = Path(__file__).resolve().parents[2] / "ml" / "artifacts" / "default"
+
+
+def test_stage_1_alone_keeps_its_own_bands_on_a_cascade_card():
+    from ml.runtime import stage1_thresholds
+
+    card = ModelCard.load(SHIPPED)
+    assert card.is_cascade
+    own = json.loads((SHIPPED / card.stages[0].details["card"]).read_text())["thresholds"]
+    bands = stage1_thresholds(card)
+    assert (bands.low, bands.high, bands.decision) == (own["low"], own["high"], own["decision"])
+    assert bands != card.thresholds  # the fused bands are others
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return CascadeDetector.load(SHIPPED)
+
+
+def test_the_shipped_cascade_scores_a_fixture_clip_as_its_card_says(shipped, fight_clip):
+    from ml.video import decode_frames
+
+    frames = decode_frames(fight_clip, fps=shipped.spec.fps)
+    window = frames[: shipped.spec.window_frames]
+    [scored] = shipped.score_windows([window])
+    assert scored.stage1 == pytest.approx(float(shipped.score_stage1([window])[0]))
+    assert (scored.stage2 is not None) == shipped.card.gate.passes(scored.stage1)
+    assert scored.fused == pytest.approx(shipped.card.fusion.score(scored.stage1, scored.stage2))
+    # A whole clip streamed from its file by stage 2 equals stage 2 on its decoded frames.
+    assert shipped.score_stage2_file(fight_clip) == pytest.approx(
+        float(shipped.score_stage2([frames])[0]), abs=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "kind", ["black", "tiny", "rotated", "noise", "one-frame-grey", "huge-and-flat"]
+)
+def test_odd_frames_get_a_score_not_a_crash(shipped, fight_clip, kind):
+    from ml.video import decode_frames
+
+    frames = decode_frames(fight_clip, fps=shipped.spec.fps)[: shipped.spec.window_frames]
+    rng = np.random.default_rng(0)
+    odd = {
+        "black": [np.zeros((360, 640, 3), np.uint8)] * 16,
+        "tiny": [np.full((6, 9, 3), 128, np.uint8)] * 16,
+        "rotated": [np.ascontiguousarray(np.rot90(f)) for f in frames],
+        "noise": [rng.integers(0, 256, (240, 320, 3), dtype=np.uint8) for _ in range(16)],
+        "one-frame-grey": [np.full((120, 160, 3), 90, np.uint8)] * 2,
+        "huge-and-flat": [np.full((1080, 1920, 3), 200, np.uint8)] * 4,
+    }[kind]
+    [stage2] = shipped.score_stage2([odd])
+    assert np.isfinite(stage2) and 0.0 <= stage2 <= 1.0
+    [scored] = shipped.score_windows([odd])
+    assert 0.0 <= scored.fused <= 1.0 and scored.band in ("calm", "uncertain", "violent")
