@@ -199,6 +199,31 @@ def stage2_out_of_fold(
     return oof
 
 
+# How far a chosen cut is moved to satisfy 0 < low < high < 1 when the data leave no room.
+BAND_NUDGE = 1e-6
+
+
+def strict_bands(chosen: dict[str, Any]) -> dict[str, Any]:
+    """``choose_thresholds``' cuts moved just inside 0 < low < high < 1 (``Thresholds``' rule).
+
+    On few or badly separated clips the 95 %-recall cut can reach the police cut (the expert
+    band would be empty) or a cut can sit at 0 or 1; the card says when that happened.
+    """
+    out = dict(chosen)
+    low, high, decision = float(out["low"]), float(out["high"]), float(out["decision"])
+    high = min(max(high, 2 * BAND_NUDGE), 1.0 - BAND_NUDGE)
+    low = min(max(low, BAND_NUDGE), high - BAND_NUDGE)
+    decision = min(max(decision, BAND_NUDGE), 1.0 - BAND_NUDGE)
+    if (low, high, decision) != (out["low"], out["high"], out["decision"]):
+        out["method"] = (
+            str(out.get("method", "")) + "; moved by at most a hair to keep 0 < low < high < 1 "
+            f"(chosen: low {out['low']:.6g}, high {out['high']:.6g}, "
+            f"decision {out['decision']:.6g})"
+        )
+    out.update(low=low, high=high, decision=decision)
+    return out
+
+
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
@@ -332,7 +357,7 @@ def build_cascade(
     chosen["method"] = str(chosen["method"]).replace(
         "out-of-fold clip scores", "fused out-of-fold clip scores (gate and fusion cross-fitted)"
     )
-    bands = Thresholds.from_dict(chosen)
+    bands = Thresholds.from_dict(strict_bands(chosen))
     figures = {
         "stage1": summary(labels, stage1.scores, folds),
         "stage2": summary(labels, stage2, folds),
