@@ -507,6 +507,10 @@ def build_cascade(
         ),
         details={
             "kind": "cascade",
+            # Read by the camera settings and older tools as on schema-1 cards.
+            "recommended_fps": spec.fps,
+            "window_seconds": spec.window_seconds,
+            "code_version": {"git_commit": cascade_commit},
             "clip_score": "stage 1: mean of window scores (windows of window_seconds every "
             "quarter window); the gate reads it; stage 2: mean over pose windows; fused by "
             "the fusion model",
