@@ -26,6 +26,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,9 +45,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def cpu_description() -> dict[str, object]:
+def cpu_description() -> dict[str, Any]:
     """CPU model and the vector extensions that decide TensorFlow's and XNNPACK's speed."""
-    model, flags = "unknown", set()
+    model, flags = "unknown", set[str]()
     try:
         text = Path("/proc/cpuinfo").read_text()
         found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
@@ -87,7 +88,7 @@ def fixture_windows(detector: CascadeDetector) -> list[list[np.ndarray]]:
     return windows
 
 
-def gate_pass_rate_on(folder: Path, detector: CascadeDetector) -> dict[str, object]:
+def gate_pass_rate_on(folder: Path, detector: CascadeDetector) -> dict[str, Any]:
     """Share of a folder's non-violent (and violent) clips whose stage-1 clip score passes."""
     from ml.cache import cached_clip
     from ml.datasets import scan_dataset

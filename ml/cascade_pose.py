@@ -103,9 +103,7 @@ class PoseWindowScorer:
         features = clip_window_features(poses, self.pose_fps, self.window_seconds, self.hop_seconds)
         return float(np.mean(self.classifier.predict(np.asarray(features, dtype=np.float64))))
 
-    def score(
-        self, windows: Sequence[Sequence[np.ndarray] | np.ndarray] | np.ndarray
-    ) -> np.ndarray:
+    def score(self, windows: Sequence[Sequence[np.ndarray] | np.ndarray]) -> np.ndarray:
         """Stage-2 scores (N,); NaN for a window whose frames are not images (the cascade then
         falls back to stage 1 for it), so one corrupt window never fails a batch."""
         scores = np.full(len(windows), np.nan, dtype=np.float64)

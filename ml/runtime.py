@@ -118,7 +118,7 @@ class ViolenceDetector:
         model = keras.saving.load_model(model_path, compile=False)
         return cls(model, card.to_dict())
 
-    def preprocess(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+    def preprocess(self, frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """Decoded RGB uint8 frames of one window (any size, >= 2) -> one model input."""
         return preprocess_window(frames, self.spec)
 
@@ -182,15 +182,25 @@ class WindowScore:
     band: str
 
 
+# A window: decoded RGB uint8 frames (H x W x 3), a list of them or one (T, H, W, 3) array.
+Window = Sequence[np.ndarray] | np.ndarray
+
+
+class Stage1(Protocol):
+    """What the cascade needs of stage 1 (``ViolenceDetector``)."""
+
+    def preprocess(self, frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray: ...
+
+    def predict(self, windows: np.ndarray | Sequence[np.ndarray]) -> np.ndarray: ...
+
+
 class Stage2(Protocol):
     """What the cascade needs of stage 2: scores in [0, 1] for windows of frames."""
 
     # Stage 2 reads every ``step``-th frame of a window at the analysis rate.
     step: int
 
-    def score(
-        self, windows: Sequence[Sequence[np.ndarray] | np.ndarray] | np.ndarray
-    ) -> np.ndarray: ...
+    def score(self, windows: Sequence[Window]) -> np.ndarray: ...
 
     def score_file(self, path: str | os.PathLike[str]) -> float: ...
 
@@ -266,7 +276,7 @@ class CascadeDetector:
     def __init__(
         self,
         card: ModelCard,
-        stage1: ViolenceDetector,
+        stage1: Stage1,
         stage2: Stage2 | None,
     ) -> None:
         self.card = card
@@ -304,7 +314,7 @@ class CascadeDetector:
 
     # ---- the steps ------------------------------------------------------------------------
 
-    def score_stage1(self, windows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    def score_stage1(self, windows: Sequence[Window]) -> np.ndarray:
         """Stage-1 scores (N,) of windows of frames."""
         if len(windows) == 0:
             return np.zeros((0,), dtype=np.float32)
@@ -317,9 +327,7 @@ class CascadeDetector:
             return np.zeros(scores.shape, dtype=bool)
         return scores >= self.card.gate.cut
 
-    def score_stage2(
-        self, windows: Sequence[Sequence[np.ndarray] | np.ndarray] | np.ndarray
-    ) -> np.ndarray:
+    def score_stage2(self, windows: Sequence[Window]) -> np.ndarray:
         """Stage-2 scores (N,) of windows that passed the gate (full-size frames preferred)."""
         if self.stage2 is None:
             raise RuntimeError(
@@ -356,8 +364,8 @@ class CascadeDetector:
 
     def score_windows(
         self,
-        windows: Sequence[Sequence[np.ndarray]],
-        pose_windows: Sequence[Sequence[np.ndarray]] | None = None,
+        windows: Sequence[Window],
+        pose_windows: Sequence[Window] | None = None,
     ) -> list[WindowScore]:
         """Score windows through the whole cascade (stage 2 only where the gate passes)."""
         if pose_windows is not None and len(pose_windows) != len(windows):
@@ -374,8 +382,8 @@ class CascadeDetector:
 
     def score_clip(
         self,
-        frames: Sequence[np.ndarray] | np.ndarray,
-        pose_frames: Sequence[np.ndarray] | np.ndarray | None = None,
+        frames: Window,
+        pose_frames: Window | None = None,
     ) -> WindowScore:
         """A clip decoded at ``spec.fps``, as ``ml.evaluate`` and training score it: stage 1 is
         the mean over its overlapping windows; the gate reads that; stage 2 reads the whole clip

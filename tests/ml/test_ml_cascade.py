@@ -37,6 +37,9 @@ class RedStage2:
     def __init__(self):
         self.seen = 0
 
+    def score_file(self, path):
+        raise NotImplementedError("no files in these tests")
+
     def score(self, windows):
         self.seen += len(windows)
         out = []
@@ -74,6 +77,11 @@ def card(gate_cut: float = 0.5) -> ModelCard:
     )
 
 
+def fusion_of(detector: CascadeDetector) -> Fusion:
+    assert detector.card.fusion is not None
+    return detector.card.fusion
+
+
 def window(brightness: int, red: float = 1.0) -> np.ndarray:
     frames = np.full((4, 8, 8, 3), brightness, dtype=np.float64)
     frames[..., 0] = np.clip(brightness * red, 0, 255)
@@ -91,7 +99,7 @@ def test_only_windows_past_the_gate_reach_stage_2():
         expected = (
             1 / (1 + math.exp(-(math.log(s.stage1 / (1 - s.stage1)) - 1.0)))
             if s.stage2 is None
-            else detector.card.fusion.score(s.stage1, s.stage2)
+            else fusion_of(detector).score(s.stage1, s.stage2)
         )
         assert s.fused == pytest.approx(expected)
         assert s.band == detector.thresholds.band(s.fused)
@@ -128,7 +136,7 @@ def test_a_window_stage_2_cannot_read_falls_back_to_stage_1():
     good = window(220)
     scores = detector.score_windows([good], pose_windows=[np.zeros((3, 3))])  # not images
     assert scores[0].stage2 is None
-    assert scores[0].fused == pytest.approx(detector.card.fusion.score(scores[0].stage1, None))
+    assert scores[0].fused == pytest.approx(fusion_of(detector).score(scores[0].stage1, None))
 
 
 def test_a_stage_1_only_worker_refuses_stage_2_clearly():
@@ -308,7 +316,7 @@ def test_the_shipped_cascade_scores_a_fixture_clip_as_its_card_says(shipped, fig
     [scored] = shipped.score_windows([window])
     assert scored.stage1 == pytest.approx(float(shipped.score_stage1([window])[0]))
     assert (scored.stage2 is not None) == shipped.card.gate.passes(scored.stage1)
-    assert scored.fused == pytest.approx(shipped.card.fusion.score(scored.stage1, scored.stage2))
+    assert scored.fused == pytest.approx(fusion_of(shipped).score(scored.stage1, scored.stage2))
     # A whole clip streamed from its file by stage 2 equals stage 2 on its decoded frames.
     assert shipped.score_stage2_file(fight_clip) == pytest.approx(
         float(shipped.score_stage2([frames])[0]), abs=1e-6

@@ -90,6 +90,7 @@ def test_evaluate_cli_writes_per_clip_scores_and_the_plot(fixture_dir, tmp_path)
     assert [list(r) for r in rows[:1]] == [["clip", "label", "stage1", "stage2", "fused", "band"]]
     assert len(rows) == 8
     card = ModelCard.load(REPO / "ml" / "artifacts" / "default")
+    assert card.gate is not None and card.fusion is not None
     for row in rows:
         stage1, fused = float(row["stage1"]), float(row["fused"])
         # Stage 2 ran exactly where the gate passes, and the fused score is the card's fusion.

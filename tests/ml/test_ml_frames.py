@@ -124,7 +124,9 @@ def test_decode_frames_follows_the_sampler(tmp_path) -> None:
     decoded = decode_frames(path, fps=10.0)
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        pts = [float(f.pts * video.time_base) for f in container.decode(video)]
+        time_base = video.time_base
+        assert time_base is not None
+        pts = [float((f.pts or 0) * time_base) for f in container.decode(video)]
     sampler = FrameSampler(10.0)
     expected = [i for i, t in enumerate(pts) for _ in range(sampler.keep(t))]
     assert len(decoded) == len(expected) == 19  # 12 frames over 1.83 s at 10 fps

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from ml.runtime import CascadeDetector, check_model_files
 from ml.train_cascade import STAGE1_CARD_FILE, build_cascade
 
 
-def stage1_card(fixture_dir: Path, scores: list[float]) -> dict:
+def stage1_card(fixture_dir: Path, scores: list[float]) -> dict[str, Any]:
     """A schema-1 card for the fixture clips with the folds ml.train would build."""
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -71,7 +72,9 @@ def test_the_cascade_is_built_on_a_stored_stage_1(stage1_dir, fixture_dir, tmp_p
     assert card.is_cascade and [s.name for s in card.stages] == ["cnn", "pose"]
     assert json.loads((out / STAGE1_CARD_FILE).read_text())["version"] == "cnn-bilstm-fixture"
     assert card.stages[0].details["thresholds"] == {"low": 0.2, "high": 0.8, "decision": 0.5}
+    assert card.cross_validation is not None
     oof = card.cross_validation.out_of_fold
+    assert oof is not None
     assert len(oof.labels) == 8 and oof.stage1 is not None and oof.folds is not None
     assert sorted(set(oof.folds)) == [1, 2]
     assert card.gate is not None and 0.0 <= card.gate.pass_rate_non_violent <= 1.0
