@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ml.model_card import CARD_FILE, ModelCard, ModelCardError, Thresholds
-from ml.preprocess import InputSpec, clip_window_batches, preprocess_window
+from ml.preprocess import InputSpec, clip_window_batches, preprocess_window, window_starts
 
 __all__ = [
     "CARD_FILE",
@@ -380,20 +380,46 @@ class CascadeDetector:
                 stage2[int(index)] = float(score)
         return [self.fuse(float(s1), s2) for s1, s2 in zip(stage1, stage2, strict=True)]
 
-    def score_clip(
+    def score_clips(
         self,
-        frames: Window,
-        pose_frames: Window | None = None,
-    ) -> WindowScore:
-        """A clip decoded at ``spec.fps``, as ``ml.evaluate`` and training score it: stage 1 is
-        the mean over its overlapping windows; the gate reads that; stage 2 reads the whole clip
-        as one window. A clip of one window scores exactly as ``score_windows`` scores it."""
-        stage1 = mean_window_score(self.stage1.predict, frames, self.spec)
-        stage2 = None
-        if self.gate_passes([stage1])[0]:
-            source = pose_frames if pose_frames is not None else frames
-            stage2 = float(self.score_stage2([source])[0])
-        return self.fuse(stage1, stage2)
+        clips: Sequence[Window],
+        pose_clips: Sequence[Window] | None = None,
+    ) -> list[WindowScore]:
+        """Score segments of any length (a live segment, an uploaded clip, a dataset clip)
+        exactly as ``ml.evaluate`` and training score a clip: stage 1 is the mean over the
+        clip's overlapping windows of ``spec.window_seconds`` (``preprocess.window_starts``),
+        the gate reads that, stage 2 reads the whole clip (the mean over its pose windows), the
+        card's fusion gives the final score. Stage 1 runs as one batch over every clip's
+        windows; stage 2 only on the clips that pass. This is the call that makes a live
+        segment score what ``ml.evaluate`` gives the same frames as a file."""
+        if pose_clips is not None and len(pose_clips) != len(clips):
+            raise ValueError(f"{len(pose_clips)} pose clips for {len(clips)} clips")
+        length = self.spec.window_frames
+        inputs: list[np.ndarray] = []
+        owners: list[int] = []
+        for index, frames in enumerate(clips):
+            if len(frames) < 2:
+                raise ValueError(f"clip {index} holds {len(frames)} frame(s); at least 2 needed")
+            for start in window_starts(len(frames), self.spec):
+                inputs.append(self.stage1.preprocess(frames[start : start + length]))
+                owners.append(index)
+        stage1 = np.zeros(len(clips), dtype=np.float64)
+        if inputs:
+            scores = self.stage1.predict(np.stack(inputs)).astype(np.float64)
+            np.add.at(stage1, np.asarray(owners), scores)
+            stage1 /= np.bincount(np.asarray(owners), minlength=len(clips))
+        stage2: list[float | None] = [None] * len(clips)
+        passing = np.flatnonzero(self.gate_passes(stage1))
+        if len(passing):
+            source = pose_clips if pose_clips is not None else clips
+            scored = self.score_stage2([source[int(i)] for i in passing])
+            for position, score in zip(passing, scored, strict=True):
+                stage2[int(position)] = float(score)
+        return [self.fuse(float(s1), s2) for s1, s2 in zip(stage1, stage2, strict=True)]
+
+    def score_clip(self, frames: Window, pose_frames: Window | None = None) -> WindowScore:
+        """``score_clips`` of one clip."""
+        return self.score_clips([frames], None if pose_frames is None else [pose_frames])[0]
 
 
 # Pose finds people in a 256 x 256 letterbox: frames smaller than that lose people.

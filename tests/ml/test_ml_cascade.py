@@ -343,3 +343,40 @@ def test_odd_frames_get_a_score_not_a_crash(shipped, fight_clip, kind):
     assert np.isfinite(stage2) and 0.0 <= stage2 <= 1.0
     [scored] = shipped.score_windows([odd])
     assert 0.0 <= scored.fused <= 1.0 and scored.band in ("calm", "uncertain", "violent")
+
+
+def test_a_segment_scores_what_evaluate_gives_the_same_clip(shipped, fight_clip, calm_clip):
+    """The live path (score_clips on a segment's frames: small copies for stage 1, full-size
+    for stage 2) and ml.evaluate on the file agree."""
+    from ml.evaluate import score_file
+    from ml.preprocess import resize_frame
+    from ml.video import decode_frames
+
+    for clip in (fight_clip, calm_clip):
+        full = decode_frames(clip, fps=shipped.spec.fps)
+        small = [resize_frame(f, shipped.spec) for f in full]
+        [live] = shipped.score_clips([small], pose_clips=[full])
+        offline = score_file(clip, shipped)
+        assert live.stage1 == pytest.approx(offline.stage1, abs=1e-5)
+        assert (live.stage2 is None) == (offline.stage2 is None)
+        if live.stage2 is not None:
+            assert live.stage2 == pytest.approx(offline.stage2, abs=1e-5)
+        assert live.fused == pytest.approx(offline.fused, abs=1e-4)
+        assert live.band == offline.band
+
+
+def test_score_clips_averages_stage_1_over_each_clips_windows():
+    detector = CascadeDetector(card(gate_cut=0.99), BrightnessStage1(), RedStage2())
+    length = detector.spec.window_frames  # 16 frames at 10 fps
+    dark_then_bright = np.concatenate(
+        [window(0)[:1].repeat(length, 0), window(255)[:1].repeat(length, 0)]
+    )
+    short = window(100)[:2]
+    results = detector.score_clips([dark_then_bright, short])
+    # Windows every quarter window over 32 frames: starts 0, 4, ..., 16.
+    starts = range(0, 2 * length - length + 1, length // 4)
+    expected = np.mean([np.mean(dark_then_bright[s : s + length]) / 255 for s in starts])
+    assert results[0].stage1 == pytest.approx(expected, abs=1e-6)
+    assert results[1].stage1 == pytest.approx(100 / 255, abs=1e-6)
+    with pytest.raises(ValueError, match="at least 2"):
+        detector.score_clips([window(10)[:1]])
