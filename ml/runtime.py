@@ -394,6 +394,20 @@ class CascadeDetector:
         segment score what ``ml.evaluate`` gives the same frames as a file."""
         if pose_clips is not None and len(pose_clips) != len(clips):
             raise ValueError(f"{len(pose_clips)} pose clips for {len(clips)} clips")
+        stage1 = self.score_stage1_clips(clips)
+        stage2: list[float | None] = [None] * len(clips)
+        passing = np.flatnonzero(self.gate_passes(stage1))
+        if len(passing):
+            source = pose_clips if pose_clips is not None else clips
+            scored = self.score_stage2([source[int(i)] for i in passing])
+            for position, score in zip(passing, scored, strict=True):
+                stage2[int(position)] = float(score)
+        return [self.fuse(float(s1), s2) for s1, s2 in zip(stage1, stage2, strict=True)]
+
+    def score_stage1_clips(self, clips: Sequence[Window]) -> np.ndarray:
+        """Stage-1 clip scores (N,): each the mean over the clip's windows of
+        ``spec.window_seconds`` every quarter window, all clips' windows in one batch. The split
+        path's first step for segments (then ``gate_passes``, ``score_stage2``, ``fuse``)."""
         length = self.spec.window_frames
         inputs: list[np.ndarray] = []
         owners: list[int] = []
@@ -408,14 +422,7 @@ class CascadeDetector:
             scores = self.stage1.predict(np.stack(inputs)).astype(np.float64)
             np.add.at(stage1, np.asarray(owners), scores)
             stage1 /= np.bincount(np.asarray(owners), minlength=len(clips))
-        stage2: list[float | None] = [None] * len(clips)
-        passing = np.flatnonzero(self.gate_passes(stage1))
-        if len(passing):
-            source = pose_clips if pose_clips is not None else clips
-            scored = self.score_stage2([source[int(i)] for i in passing])
-            for position, score in zip(passing, scored, strict=True):
-                stage2[int(position)] = float(score)
-        return [self.fuse(float(s1), s2) for s1, s2 in zip(stage1, stage2, strict=True)]
+        return stage1
 
     def score_clip(self, frames: Window, pose_frames: Window | None = None) -> WindowScore:
         """``score_clips`` of one clip."""
