@@ -260,6 +260,32 @@ def grouped_cv(
     return result
 
 
+def group_bootstrap_gain(
+    labels: np.ndarray,
+    groups: np.ndarray,
+    base: Sequence[float],
+    new: Sequence[float],
+    draws: int = 2000,
+    seed: int = 0,
+) -> list[float]:
+    """5th, 50th and 95th percentile of the pooled AUC gain over source groups resampled."""
+    rng = np.random.default_rng(seed)
+    base_scores, new_scores = np.asarray(base), np.asarray(new)
+    members = {g: np.flatnonzero(groups == g) for g in np.unique(groups)}
+    names = list(members)
+    gains = []
+    for _ in range(draws):
+        picked = np.concatenate(
+            [members[names[i]] for i in rng.integers(0, len(names), len(names))]
+        )
+        if len(set(labels[picked].tolist())) < 2:
+            continue
+        gains.append(
+            _auc(labels[picked], new_scores[picked]) - _auc(labels[picked], base_scores[picked])
+        )
+    return [round(float(q), 4) for q in np.percentile(gains, [5, 50, 95])]
+
+
 def dataset_windows(
     data: Path,
     fps: float,
@@ -267,8 +293,8 @@ def dataset_windows(
     hop_seconds: float,
     source_fps: float,
     tiles: int = 1,
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Window features, labels and groups of a dataset's clips, poses from the cache."""
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[str]]:
+    """Window features, labels, groups and names of a dataset's clips, poses from the cache."""
     from ml.datasets import scan_dataset
     from ml.pose import PoseEstimator, clip_poses
     from ml.pose_features import clip_window_features
@@ -284,7 +310,7 @@ def dataset_windows(
         windows.append(clip_window_features(poses, fps, window_seconds, hop_seconds))
     labels = np.array([r.label for r in records])
     groups = np.array([r.group for r in records])
-    return windows, labels, groups
+    return windows, labels, groups, [str(r.path.relative_to(data)) for r in records]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,9 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cv.add_argument("--C", type=float, nargs="+", default=[0.3])
     cv.add_argument("--tiles", type=int, default=1, choices=(1, 2, 4))
     cv.add_argument("--stack-intercept", action="store_true", help="fit the fusion's intercept")
+    cv.add_argument("--oof-out", type=Path, help="write clips and out-of-fold scores (JSON)")
     args = parser.parse_args(argv)
     card = json.loads(args.card.read_text())
-    windows, labels, groups = dataset_windows(
+    windows, labels, groups, clips = dataset_windows(
         args.data, args.fps, args.window, args.hop, args.source_fps, tiles=args.tiles
     )
     oof = card["cross_validation"]["out_of_fold"]
@@ -323,7 +350,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         row = {k: result[k] for k in ("pose", "cnn", "stacked")}
         setting = {"fps": args.fps, "window": args.window, "hop": args.hop, "tiles": args.tiles}
-        print(json.dumps({**setting, "C": c, **row}))  # noqa: T201
+        print(json.dumps({**setting, "C": c, **row}))  # noqa: T201 - the command's result
+        if args.oof_out:
+            bootstrap = group_bootstrap_gain(labels, groups, oof["scores"], result["stacked_oof"])
+            args.oof_out.write_text(
+                json.dumps(
+                    {
+                        **setting,
+                        "C": c,
+                        "clips": clips,
+                        "labels": labels.tolist(),
+                        "groups": groups.tolist(),
+                        "cnn_oof": oof["scores"],
+                        "pose_oof": result["pose_oof"],
+                        "stacked_oof": result["stacked_oof"],
+                        "stacked_minus_cnn_pooled_auc_90ci": bootstrap,
+                    }
+                )
+            )
     return 0
 
 
