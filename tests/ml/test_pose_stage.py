@@ -134,3 +134,16 @@ def test_stack_without_intercept_by_default_and_with_one_on_request() -> None:
     assert fitted.intercept > 0.3
     again = LogisticStack.from_dict(json.loads(json.dumps(fitted.to_dict())))
     np.testing.assert_allclose(again.predict(scores), fitted.predict(scores))
+
+
+def test_group_bootstrap_gain_is_zero_for_equal_scores_and_positive_for_better_ones() -> None:
+    from ml.pose_stage import group_bootstrap_gain
+
+    rng = np.random.default_rng(4)
+    labels = np.tile([0, 1], 60)
+    groups = np.repeat(np.arange(12), 10).astype(str)
+    noisy = rng.uniform(0, 1, 120)
+    better = np.clip(noisy + 0.5 * labels, 0, 1.5)
+    assert group_bootstrap_gain(labels, groups, noisy, noisy, draws=200) == [0.0, 0.0, 0.0]
+    low, mid, high = group_bootstrap_gain(labels, groups, noisy, better, draws=200)
+    assert 0 < low <= mid <= high
