@@ -1,13 +1,15 @@
 """Cost of the pose stage (stage 2) per window on this CPU.
 
-    python -m bench.bench_pose [--clip FILE] [--fps 7.5] [--window 1.6] [--batch 12] [--seconds 5]
+    python -m bench.bench_pose [--clip FILE] [--fps 7.5] [--window 1.6] [--threads 1 2]
+                               [--tiles 1 2] [--seconds 5]
 
 A window of ``window`` seconds at ``fps`` holds ``round(window * fps)`` frames: stage 2 runs
 pose on each of them, then the window's features and the logistic model. Measures ms per
 frame of the pose model (letterbox + TFLite + decoding of its output) one frame per call and a
-window's frames per call, on 1 and 2 interpreter threads, the features' ms per window, and so
-ms per window. Frames are the first decoded frames of a real clip (the fixture clip by
-default), so the letterbox works on a real frame size. Prints the CPU model and its vector
+window's frames per call, on 1 and 2 interpreter threads, whole frames and tiled (``tiles``
+2: the whole frame and two overlapping halves, 3 model runs per frame), the features' ms per
+window, and so ms per window. Frames are the first decoded frames of a real clip (the fixture
+clip by default), so the letterbox works on a real frame size. Prints the CPU model and its vector
 flags, a table, and one JSON object as the last line.
 """
 
@@ -76,6 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument("--fps", type=float, default=7.5)
     parser.add_argument("--window", type=float, default=1.6, help="window seconds")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--tiles", type=int, nargs="+", default=[1, 2], help="1, 2 or 4")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
     args = parser.parse_args(argv)
 
@@ -93,16 +96,19 @@ def main(argv=None) -> int:
 
     results: dict[str, dict[str, float]] = {}
     poses = None
-    for threads in args.threads:
-        estimator = PoseEstimator.load(threads=threads)
-        estimator.estimate(window[:1])  # warm the interpreter
-        single = time_calls(lambda e=estimator: e.estimate(window[:1]), args.seconds)
-        batched = time_calls(lambda e=estimator: e.estimate(window), args.seconds)
-        poses = estimator.estimate(window)
-        results[f"{threads}_thread"] = {
-            "pose_ms_per_frame_batch1": round(single * 1000, 2),
-            "pose_ms_per_frame_batched": round(batched * 1000 / len(window), 2),
-        }
+    for tiles in args.tiles:
+        for threads in args.threads:
+            estimator = PoseEstimator.load(threads=threads, tiles=tiles)
+            estimator.estimate(window[:1])  # warm the interpreter
+            single = time_calls(lambda e=estimator: e.estimate(window[:1]), args.seconds)
+            batched = time_calls(lambda e=estimator: e.estimate(window), args.seconds)
+            if tiles == args.tiles[0]:
+                poses = estimator.estimate(window)
+            key = f"{threads}_thread" + ("" if tiles == 1 else f"_tiles{tiles}")
+            results[key] = {
+                "pose_ms_per_frame_batch1": round(single * 1000, 2),
+                "pose_ms_per_frame_batched": round(batched * 1000 / len(window), 2),
+            }
     assert poses is not None
     features_s = time_calls(lambda: window_features(poses, args.fps), args.seconds / 2)
     rng = np.random.default_rng(0)
@@ -119,7 +125,7 @@ def main(argv=None) -> int:
             row["pose_ms_per_frame_batched"] * frames_per_window + (features_s + model_s) * 1000, 1
         )
         print(
-            f"{key:>9}: pose {row['pose_ms_per_frame_batch1']:.1f} ms/frame at batch 1, "
+            f"{key:>16}: pose {row['pose_ms_per_frame_batch1']:.1f} ms/frame at batch 1, "
             f"{row['pose_ms_per_frame_batched']:.1f} batched; features "
             f"{row['features_ms_per_window']:.1f} ms; stage 2 "
             f"{row['stage2_ms_per_window_batch1']:.0f} / {row['stage2_ms_per_window_batched']:.0f} "

@@ -26,6 +26,8 @@ import numpy as np
 
 INPUT_SIZE = 256
 MAX_PEOPLE = 6
+# With tiling, crops together may find more than the model's six per run.
+MAX_MERGED_PEOPLE = 12
 KEYPOINTS = (
     "nose",
     "left_eye",
@@ -137,6 +139,14 @@ class FramePoses:
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
+    def shifted(self, dx: float, dy: float) -> FramePoses:
+        """The same people with coordinates moved by (dx, dy): crop pixels to frame pixels."""
+        offset = np.array([dx, dy], np.float32)
+        keypoints = self.keypoints.copy()
+        keypoints[:, :, :2] += offset
+        boxes = self.boxes + np.tile(offset, 2)
+        return FramePoses(keypoints, boxes.astype(np.float32), self.scores, self.frame_size)
+
 
 @dataclass(frozen=True)
 class Letterbox:
@@ -216,12 +226,18 @@ class PoseEstimator:
     interpreter per thread keeps threads from queueing behind a lock, and costs ~10 MB each.
     Batching: the published graph has a fixed batch of 1 (its Reshape ops carry it), so a batch
     runs as a loop over one interpreter; the letterboxing and decoding are vectorised.
+    Tiling (``tiles`` = 2 or 4): small people vanish when a whole frame shrinks to 256 px, so
+    the model also runs on overlapping halves (or quarters) of the frame at a larger scale, and
+    the people found are merged; it costs 3 (or 5) model runs per frame instead of 1.
     """
 
-    def __init__(self, path: Path, threads: int, score_floor: float) -> None:
+    def __init__(self, path: Path, threads: int, score_floor: float, tiles: int = 1) -> None:
+        if tiles not in TILINGS:
+            raise ValueError(f"tiles must be one of {sorted(TILINGS)}, got {tiles}")
         self.path = path
         self.threads = threads
         self.score_floor = score_floor
+        self.tiles = tiles
         self.model_sha256 = _sha256(path)
         self._local = threading.local()
         self._model_bytes = path.read_bytes()
@@ -233,13 +249,14 @@ class PoseEstimator:
         *,
         threads: int = 1,
         score_floor: float = DEFAULT_SCORE_FLOOR,
+        tiles: int = 1,
     ) -> PoseEstimator:
         """Verify the model against its provenance and load it; PoseModelError if it fails."""
         model = Path(path) if path is not None else default_pose_model_path()
         check_pose_model(model)
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        estimator = cls(model, threads, score_floor)
+        estimator = cls(model, threads, score_floor, tiles)
         try:
             estimator._interpreter()
         except (ValueError, RuntimeError) as error:
@@ -289,12 +306,84 @@ class PoseEstimator:
                 valid.append(validate_frame(frame))
             except ValueError as error:
                 raise ValueError(f"frame {index}: {error}") from error
-        boxes = [letterbox(frame) for frame in valid]
-        raw = self.raw_outputs(np.stack([b[0] for b in boxes]))
-        return [
-            decode_output(out, box, (f.shape[1], f.shape[0]), self.score_floor)
-            for out, (_, box), f in zip(raw, boxes, valid, strict=True)
-        ]
+        if self.tiles == 1:
+            boxes = [letterbox(frame) for frame in valid]
+            raw = self.raw_outputs(np.stack([b[0] for b in boxes]))
+            return [
+                decode_output(out, box, (f.shape[1], f.shape[0]), self.score_floor)
+                for out, (_, box), f in zip(raw, boxes, valid, strict=True)
+            ]
+        results = []
+        for frame in valid:
+            height, width = frame.shape[:2]
+            crops = tile_regions(width, height, self.tiles)
+            boxed = [letterbox(frame[y0:y1, x0:x1]) for x0, y0, x1, y1 in crops]
+            raw = self.raw_outputs(np.stack([b[0] for b in boxed]))
+            found = [
+                decode_output(out, box, (x1 - x0, y1 - y0), self.score_floor).shifted(x0, y0)
+                for out, (_, box), (x0, y0, x1, y1) in zip(raw, boxed, crops, strict=True)
+            ]
+            results.append(merge_people(found, (width, height)))
+        return results
+
+
+TILINGS = {1: (), 2: ((0.0, 0.6), (0.4, 1.0)), 4: ((0.0, 0.6), (0.4, 1.0))}
+
+
+def tile_regions(width: int, height: int, tiles: int) -> list[tuple[int, int, int, int]]:
+    """The whole frame, then overlapping crops (x0, y0, x1, y1): halves along the long side
+    (``tiles`` = 2) or a 2 x 2 grid (4), each overlapping its neighbour by a fifth of the
+    frame so a person on a seam is whole in at least one crop."""
+    regions = [(0, 0, width, height)]
+    spans = TILINGS[tiles]
+    if tiles == 2:
+        for lo, hi in spans:
+            if width >= height:
+                regions.append((round(lo * width), 0, round(hi * width), height))
+            else:
+                regions.append((0, round(lo * height), width, round(hi * height)))
+    elif tiles == 4:
+        for ylo, yhi in spans:
+            for xlo, xhi in spans:
+                regions.append(
+                    (
+                        round(xlo * width),
+                        round(ylo * height),
+                        round(xhi * width),
+                        round(yhi * height),
+                    )
+                )
+    # Crops of a tiny frame can be empty; the whole frame always stays.
+    return regions[:1] + [r for r in regions[1:] if r[2] - r[0] >= 2 and r[3] - r[1] >= 2]
+
+
+def merge_people(found: Sequence[FramePoses], frame_size: tuple[int, int]) -> FramePoses:
+    """People from overlapping crops as one set: the best-scored of duplicates is kept.
+
+    Two detections are one person when their boxes overlap by more than 60 % of the smaller
+    box: a person cut by a crop's edge is a smaller box inside the whole person's box.
+    """
+    keypoints = np.concatenate([f.keypoints for f in found])
+    boxes = np.concatenate([f.boxes for f in found])
+    scores = np.concatenate([f.scores for f in found])
+    if scores.size == 0:
+        return FramePoses.empty(frame_size)
+    order = np.argsort(-scores, kind="stable")
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    kept: list[int] = []
+    for i in order:
+        duplicate = False
+        for j in kept:
+            ix = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
+            iy = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
+            overlap = max(ix, 0.0) * max(iy, 0.0)
+            if overlap > 0.6 * max(min(area[i], area[j]), 1e-6):
+                duplicate = True
+                break
+        if not duplicate:
+            kept.append(int(i))
+    kept = kept[:MAX_MERGED_PEOPLE]
+    return FramePoses(keypoints[kept], boxes[kept], scores[kept], frame_size)
 
 
 def decode_output(
@@ -331,8 +420,10 @@ def decode_output(
 def _cache_key(path: Path, fps: float, estimator: PoseEstimator) -> str:
     from ml.cache import file_sha256
 
+    tiles = "" if estimator.tiles == 1 else f"-t{estimator.tiles}"
     return (
-        f"{file_sha256(path)}-{fps:g}fps-{estimator.model_sha256[:16]}-f{estimator.score_floor:g}"
+        f"{file_sha256(path)}-{fps:g}fps-{estimator.model_sha256[:16]}"
+        f"-f{estimator.score_floor:g}{tiles}"
     )
 
 
@@ -418,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     extract.add_argument("--data", required=True, type=Path)
     extract.add_argument("--fps", type=float, default=7.5)
     extract.add_argument("--threads", type=int, default=1)
+    extract.add_argument("--tiles", type=int, default=1, choices=sorted(TILINGS))
     args = parser.parse_args(argv)
     if args.command == "build":
         from ml.pose_build import DEFAULT_OUT, build
@@ -437,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ml.datasets import scan_dataset
 
-    estimator = PoseEstimator.load(threads=args.threads)
+    estimator = PoseEstimator.load(threads=args.threads, tiles=args.tiles)
     records = scan_dataset(args.data).records
     started = time.perf_counter()
     frames = 0

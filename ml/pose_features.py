@@ -460,7 +460,7 @@ def clip_window_features(
     poses: Sequence[FramePoses],
     fps: float,
     window_seconds: float = 1.6,
-    hop_seconds: float = 0.8,
+    hop_seconds: float = 0.4,
 ) -> np.ndarray:
     """Features (n_windows, F) of the windows of a clip's poses sampled at ``fps``."""
     length = max(2, round(window_seconds * fps))

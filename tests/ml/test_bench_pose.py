@@ -7,7 +7,8 @@ from bench.bench_pose import main
 
 def test_bench_pose_reports_stage2_cost_per_window_with_the_cpu(capsys):
     # Tiny settings: 3 frames per window, one thread, almost no repetition.
-    assert main(["--fps", "2", "--window", "1.5", "--threads", "1", "--seconds", "0.01"]) == 0
+    args = ["--fps", "2", "--window", "1.5", "--threads", "1", "--tiles", "1", "--seconds", "0.01"]
+    assert main(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("CPU: ")
     summary = json.loads(lines[-1])

@@ -18,8 +18,10 @@ from ml.pose import (
     clip_poses,
     default_pose_model_path,
     letterbox,
+    merge_people,
     poses_from_arrays,
     poses_to_arrays,
+    tile_regions,
 )
 from tests.ml.pose_expected import FIXTURE, fixture_frame
 
@@ -265,3 +267,65 @@ def test_clip_poses_are_cached_and_reused(
     assert [len(p) for p in third] == [len(p) for p in first]
     clip_poses(fight_clip, 3.0, estimator, cache_dir=tmp_path)
     assert len(list((tmp_path / "pose").glob("*.npz"))) == 2
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return float(ix * iy / union)
+
+
+@pytest.mark.parametrize("tiles", [2, 4])
+def test_tiled_estimation_finds_the_same_people_in_frame_coordinates(
+    estimator: PoseEstimator, frame: np.ndarray, tiles: int
+) -> None:
+    whole = estimator.estimate([frame])[0]
+    tiled = PoseEstimator.load(tiles=tiles).estimate([frame])[0]
+    assert tiled.frame_size == whole.frame_size
+    # Each person of the whole frame is found again, at the same place (no crop offset bug).
+    for box in whole.boxes:
+        assert max(_iou(box, other) for other in tiled.boxes) > 0.5
+    assert len(tiled) <= len(whole) + 2  # crops do not duplicate people
+
+
+@pytest.mark.parametrize("tiles", [2, 4])
+def test_tiling_copes_with_tiny_portrait_and_black_frames(tiles: int) -> None:
+    estimator = PoseEstimator.load(tiles=tiles)
+    odd = [
+        np.zeros((1, 1, 3), np.uint8),
+        np.zeros((6, 8, 3), np.uint8),
+        np.zeros((640, 360, 3), np.uint8),
+    ]
+    results = estimator.estimate(odd)
+    assert [r.frame_size for r in results] == [(1, 1), (8, 6), (360, 640)]
+    assert all(len(r) == 0 for r in results)
+
+
+def test_tile_regions_cover_the_frame_with_overlap() -> None:
+    regions = tile_regions(640, 360, 2)
+    assert regions[0] == (0, 0, 640, 360)
+    assert regions[1][2] > regions[2][0]  # the halves overlap
+    assert tile_regions(360, 640, 2)[1] == (0, 0, 360, 384)  # portrait: split top and bottom
+    assert len(tile_regions(640, 360, 4)) == 5
+    with pytest.raises(ValueError, match="tiles"):
+        PoseEstimator.load(tiles=3)
+
+
+def test_merging_keeps_the_best_of_duplicates_and_distinct_people() -> None:
+    def one(box: list[float], score: float) -> FramePoses:
+        keypoints = np.zeros((1, 17, 3), np.float32)
+        keypoints[0, :, :2] = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
+        return FramePoses(
+            keypoints, np.array([box], np.float32), np.array([score], np.float32), (640, 360)
+        )
+
+    whole = one([100, 100, 200, 300], 0.3)
+    cut = one([100, 100, 200, 200], 0.5)  # the same person, cut by a crop edge
+    other = one([400, 100, 500, 300], 0.2)
+    merged = merge_people([whole, cut.shifted(0, 0), other], (640, 360))
+    assert len(merged) == 2
+    np.testing.assert_array_equal(merged.scores, np.array([0.5, 0.2], np.float32))
+    moved = other.shifted(10, 20)
+    np.testing.assert_allclose(moved.boxes[0], [410, 120, 510, 320])
+    np.testing.assert_allclose(moved.keypoints[0, 0, :2], [460, 220])

@@ -152,4 +152,5 @@ def test_window_starts_cover_the_clip() -> None:
     assert window_starts(16, 7.5, 1.6, 0.8) == [0, 4]  # the end is covered
     assert window_starts(30, 7.5, 1.6, 0.8) == [0, 6, 12, 18]
     clip = [frame_of(person(100, 100)) for _ in range(16)]
-    assert clip_window_features(clip, 7.5).shape == (2, len(FEATURE_NAMES))
+    assert clip_window_features(clip, 7.5, hop_seconds=0.8).shape == (2, len(FEATURE_NAMES))
+    assert clip_window_features(clip, 7.5).shape == (3, len(FEATURE_NAMES))  # 0.4 s hop

@@ -122,3 +122,28 @@ def test_the_shipped_cards_folds_are_reproduced_on_the_shared_dataset() -> None:
     assert card["cross_validation"]["out_of_fold"]["labels"] == labels.tolist()
     folds = card_folds(labels, groups, card)
     assert [len(f) for f in folds] == [f["n_test"] for f in card["cross_validation"]["folds"]]
+
+
+def test_stack_without_intercept_by_default_and_with_one_on_request() -> None:
+    rng = np.random.default_rng(2)
+    labels = np.r_[np.ones(150), np.zeros(50)].astype(int)  # imbalanced: an intercept would move
+    scores = np.clip(0.5 + 0.3 * (labels - 0.5) + rng.normal(0, 0.2, (200, 2)).T, 0.01, 0.99).T
+    plain = LogisticStack().fit(scores, labels)
+    assert plain.intercept == 0.0 and plain.to_dict()["fit_intercept"] is False
+    fitted = LogisticStack(fit_intercept=True).fit(scores, labels)
+    assert fitted.intercept > 0.3
+    again = LogisticStack.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    np.testing.assert_allclose(again.predict(scores), fitted.predict(scores))
+
+
+def test_group_bootstrap_gain_is_zero_for_equal_scores_and_positive_for_better_ones() -> None:
+    from ml.pose_stage import group_bootstrap_gain
+
+    rng = np.random.default_rng(4)
+    labels = np.tile([0, 1], 60)
+    groups = np.repeat(np.arange(12), 10).astype(str)
+    noisy = rng.uniform(0, 1, 120)
+    better = np.clip(noisy + 0.5 * labels, 0, 1.5)
+    assert group_bootstrap_gain(labels, groups, noisy, noisy, draws=200) == [0.0, 0.0, 0.0]
+    low, mid, high = group_bootstrap_gain(labels, groups, noisy, better, draws=200)
+    assert 0 < low <= mid <= high
