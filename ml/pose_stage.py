@@ -26,6 +26,14 @@ from ml.pose_features import FEATURE_NAMES
 
 SCHEMA = "abusewatch.pose_stage/1"
 
+# The design chosen on grouped CV (ml/README.md, "Pose stage"): poses at 7.5 fps over the
+# CNN's 1.6 s window (12 frames); the whole frame plus two overlapping halves per frame
+# (small people); training windows every 0.4 s.
+POSE_FPS = 7.5
+POSE_TILES = 2
+WINDOW_SECONDS = 1.6
+TRAIN_HOP_SECONDS = 0.4
+
 
 def _logit(p: np.ndarray) -> np.ndarray:
     clipped = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
@@ -78,6 +86,27 @@ class PoseStage:
         self.coef = model.coef_[0].astype(np.float64)
         self.intercept = float(model.intercept_[0])
         return self
+
+    def fit_clips(
+        self, windows: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, seed: int = 0
+    ) -> PoseStage:
+        """Fit on clips given as window features (one (n_i, F) array per clip) and clip labels.
+
+        Every window carries its clip's label, weighted 1 / n_i so each clip counts once
+        whatever its length.
+        """
+        if len(windows) != len(labels) or not len(windows):
+            raise ValueError(f"{len(windows)} clips of windows for {len(labels)} labels")
+        features = np.concatenate([np.asarray(w) for w in windows])
+        window_labels = np.concatenate(
+            [np.full(len(w), int(label)) for w, label in zip(windows, labels, strict=True)]
+        )
+        weights = np.concatenate([np.full(len(w), 1.0 / len(w)) for w in windows])
+        return self.fit(features, window_labels, seed, sample_weight=weights)
+
+    def score_clip(self, windows: np.ndarray) -> float:
+        """A clip's score: the mean of its windows' scores (as the CNN's clip score)."""
+        return float(self.predict(windows).mean())
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] for window features (n, F)."""
@@ -199,11 +228,8 @@ def _fit_predict_clips(
     seed: int,
 ) -> np.ndarray:
     """Fit on the windows of the training clips; clip score = mean of its window scores."""
-    features = np.concatenate([windows[i] for i in train])
-    window_labels = np.concatenate([np.full(len(windows[i]), labels[i]) for i in train])
-    weights = np.concatenate([np.full(len(windows[i]), 1.0 / len(windows[i])) for i in train])
-    stage = PoseStage(C=C).fit(features, window_labels, seed, sample_weight=weights)
-    return np.array([stage.predict(windows[i]).mean() for i in test])
+    stage = PoseStage(C=C).fit_clips([windows[i] for i in train], labels[train], seed)
+    return np.array([stage.score_clip(windows[i]) for i in test])
 
 
 def grouped_cv(
@@ -288,13 +314,19 @@ def group_bootstrap_gain(
 
 def dataset_windows(
     data: Path,
-    fps: float,
-    window_seconds: float,
-    hop_seconds: float,
-    source_fps: float,
-    tiles: int = 1,
+    fps: float = POSE_FPS,
+    window_seconds: float = WINDOW_SECONDS,
+    hop_seconds: float = TRAIN_HOP_SECONDS,
+    source_fps: float | None = None,
+    tiles: int = POSE_TILES,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[str]]:
-    """Window features, labels, groups and names of a dataset's clips, poses from the cache."""
+    """Window features, labels, groups and names of a dataset's clips, poses from the cache.
+
+    Poses come from ``clip_poses`` at ``source_fps`` (default ``fps``), every n-th frame kept
+    when ``source_fps`` is a multiple of ``fps``; clips not in the cache are run through the
+    pose model first (about 0.2 s per clip-second here with tiles=2).
+    """
+    source_fps = source_fps or fps
     from ml.datasets import scan_dataset
     from ml.pose import PoseEstimator, clip_poses
     from ml.pose_features import clip_window_features
@@ -321,18 +353,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     cv.add_argument(
         "--card", type=Path, default=Path(__file__).parent / "artifacts/default/model_card.json"
     )
-    cv.add_argument("--fps", type=float, default=7.5)
-    cv.add_argument("--source-fps", type=float, default=15.0, help="rate of the keypoint cache")
-    cv.add_argument("--window", type=float, default=1.6, help="window seconds")
-    cv.add_argument("--hop", type=float, default=0.4, help="seconds between window starts")
+    cv.add_argument("--fps", type=float, default=POSE_FPS)
+    cv.add_argument("--source-fps", type=float, help="rate of the keypoint cache (default --fps)")
+    cv.add_argument("--window", type=float, default=WINDOW_SECONDS, help="window seconds")
+    cv.add_argument("--hop", type=float, default=TRAIN_HOP_SECONDS, help="seconds between starts")
     cv.add_argument("--C", type=float, nargs="+", default=[0.3])
-    cv.add_argument("--tiles", type=int, default=1, choices=(1, 2, 4))
+    cv.add_argument("--tiles", type=int, default=POSE_TILES, choices=(1, 2, 4))
     cv.add_argument("--stack-intercept", action="store_true", help="fit the fusion's intercept")
     cv.add_argument("--oof-out", type=Path, help="write clips and out-of-fold scores (JSON)")
     args = parser.parse_args(argv)
     card = json.loads(args.card.read_text())
     windows, labels, groups, clips = dataset_windows(
-        args.data, args.fps, args.window, args.hop, args.source_fps, tiles=args.tiles
+        args.data,
+        args.fps,
+        args.window,
+        args.hop,
+        args.source_fps or args.fps,
+        tiles=args.tiles,
     )
     oof = card["cross_validation"]["out_of_fold"]
     if list(oof["labels"]) != labels.tolist():

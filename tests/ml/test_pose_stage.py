@@ -147,3 +147,20 @@ def test_group_bootstrap_gain_is_zero_for_equal_scores_and_positive_for_better_o
     assert group_bootstrap_gain(labels, groups, noisy, noisy, draws=200) == [0.0, 0.0, 0.0]
     low, mid, high = group_bootstrap_gain(labels, groups, noisy, better, draws=200)
     assert 0 < low <= mid <= high
+
+
+def test_fit_clips_counts_each_clip_once_whatever_its_length() -> None:
+    features, _ = synthetic(40, seed=7)
+    long_calm = np.repeat(features[:1], 30, axis=0)  # one calm clip of 30 identical windows
+    windows = [long_calm] + [features[i : i + 1] + 3.0 * (i % 2) for i in range(1, 40)]
+    labels = np.array([0] + [i % 2 for i in range(1, 40)])
+    stage = PoseStage().fit_clips(windows, labels, seed=0)
+    assert 0.0 <= stage.score_clip(windows[0]) <= 1.0
+    weighted = PoseStage().fit(
+        np.concatenate(windows),
+        np.concatenate([np.full(len(w), y) for w, y in zip(windows, labels, strict=True)]),
+    )
+    # Unweighted, the 30 copies dominate; weighted, the long clip counts as one.
+    assert abs(weighted.intercept - stage.intercept) > 0.1
+    with pytest.raises(ValueError, match="labels"):
+        PoseStage().fit_clips(windows, labels[:-1])
