@@ -22,6 +22,7 @@ import numpy as np
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
 from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
 from cameras.sources import Source, SourceError, parse_source_uri
+from ml.frames import FrameSampler
 from ml.preprocess import InputSpec, resize_frame
 
 logger = logging.getLogger(__name__)
@@ -220,8 +221,9 @@ class CameraReader(threading.Thread):
             last_arrival_pts = -1
             wall_origin = 0.0
             mono_origin = 0.0
-            next_tick = 0.0
-            step = 1.0 / config.analysis_fps
+            # The one frame rule of training and evaluation (ml.frames): which decoded frames
+            # fill which analysis ticks, a slow camera's frames repeated, a fast one's dropped.
+            sampler = FrameSampler(config.analysis_fps)
             for packet in self._packets(container, stream):
                 if self.stop_event.is_set():
                     break
@@ -274,11 +276,14 @@ class CameraReader(threading.Thread):
                         if frame.pts is not None and not arrival_timed
                         else seconds
                     )
-                    image = None
-                    if frame_seconds + 1e-6 >= next_tick:
-                        next_tick = max(next_tick + step, frame_seconds - step)
-                        image = self._small(frame)
-                    segmenter.add_frame(frame_seconds, image)
+                    slots = sampler.slots(frame_seconds)
+                    image = self._small(frame) if slots else None
+                    assert sampler.origin is not None, "set by the first frame offered"
+                    segmenter.add_frame(
+                        frame_seconds,
+                        image,
+                        ticks=[sampler.origin + slot.seconds for slot in slots],
+                    )
                     delivered = True
                     self._frame_arrived(wall_origin + frame_seconds)
             if not self.stop_event.is_set():
