@@ -1,11 +1,23 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "abusewatch.settings")
 
 app = Celery("abusewatch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _check_model_before_serving(sender: Any = None, **_: Any) -> None:
+    """An inference worker whose model files are missing or altered must not start."""
+    from detection.inference import worker_start_check
+
+    amqp = sender.app.amqp if sender is not None else app.amqp
+    queues = amqp.queues.consume_from or amqp.queues
+    worker_start_check({str(name) for name in queues})

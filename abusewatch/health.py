@@ -54,8 +54,27 @@ def check_workers() -> dict[str, Any]:
     return {"ok": count > 0, "count": count}
 
 
+def check_model() -> dict[str, Any]:
+    """The model version the inference workers serve: every file there and unaltered. The
+    reason names the file (relative to the project), which is what an operator must fix."""
+    from detection.inference import model_files_problem, served_model_dir
+
+    problem = model_files_problem(served_model_dir())
+    if problem is None:
+        return {"ok": True}
+    return {
+        "ok": False,
+        "error": "ModelFiles",
+        "reason": problem.replace(f"{settings.BASE_DIR}/", ""),
+    }
+
+
 def health() -> dict[str, Any]:
-    checks = {"database": check_database(), "broker": check_broker()}
+    checks = {
+        "database": check_database(),
+        "broker": check_broker(),
+        "model": check_model(),
+    }
     # Asking workers over a broker that is down would only wait for the connection to fail.
     checks["workers"] = (
         check_workers() if checks["broker"]["ok"] else {"ok": False, "error": "BrokerDown"}

@@ -364,4 +364,14 @@ EDGE_CLIP_MIN_SECONDS = env_float("EDGE_CLIP_MIN_SECONDS", 0.5)
 EDGE_CLIP_MAX_SECONDS = env_float("EDGE_CLIP_MAX_SECONDS", 30.0)
 # Routes, not per-task `queue=` (deprecated in Celery 5, removed in 6): inference tasks go to
 # the model-holding workers, everything else to CELERY_TASK_DEFAULT_QUEUE.
-CELERY_TASK_ROUTES = {"detection.*": {"queue": "inference"}}
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {"detection.*": {"queue": "inference"}}
+# Stage 2 of the cascade (pose) on its own queue, e.g. "pose", served by a separate inference
+# worker (a GPU host when one exists): the `inference` workers then load stage 1 alone and send
+# each window that passes the gate there. Empty: the inference worker runs both stages.
+INFERENCE_POSE_QUEUE = env_str("INFERENCE_POSE_QUEUE", "")
+if INFERENCE_POSE_QUEUE:
+    # An exact name wins over the "detection.*" pattern.
+    CELERY_TASK_ROUTES = {
+        "detection.score_stage2": {"queue": INFERENCE_POSE_QUEUE},
+        **CELERY_TASK_ROUTES,
+    }

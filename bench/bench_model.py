@@ -1,10 +1,19 @@
-"""Speed and memory of the violence model on this CPU.
+"""Speed and cost of the shipped detector (the CNN + pose cascade) on this CPU.
 
     python -m bench.bench_model [--model ARTIFACT_DIR] [--batch 64] [--seconds 5]
+                                [--data /work/shared/datasets/surveillance-fight]
 
-Measures the model forward pass (windows/s and ms/window at batch 1 and at a larger batch),
-peak resident memory, and, separately, preprocessing of one window from decoded full-size
-frames. Prints a table and, as the last line, one JSON object.
+Measures:
+- stage 1 (the CNN) forward pass: windows/s and ms/window at batch 1 and at ``--batch``;
+- stage 2 (pose) ms per gated window: pose on every ``step``-th frame of a real 1.6 s window of
+  full-size frames, features and the pose classifier;
+- the gate's pass rate on non-violent clips: out of fold (from the card) and, with ``--data``,
+  the shipped stage 1 on that folder's non-violent clips (in-sample for the training set);
+- the cascade's windows/s at batch 1 and batched, projected from the two stages' costs at the
+  gate's non-violent pass rate (live footage is almost all calm), and measured end to end
+  (``score_windows``) on real windows of the fixture clips;
+- preprocessing of one window from decoded full-size frames, peak RSS, the CPU model and flags.
+Prints a table and, as the last line, one JSON object.
 """
 
 from __future__ import annotations
@@ -12,11 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import re
 import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,12 +35,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from ml.runtime import ViolenceDetector, default_model_dir
+from ml.runtime import CascadeDetector, default_model_dir
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "surveillance-fight"
 
 
 def peak_rss_mb() -> float:
     # ru_maxrss is in kilobytes on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def cpu_description() -> dict[str, Any]:
+    """CPU model and the vector extensions that decide TensorFlow's and XNNPACK's speed."""
+    model, flags = "unknown", set[str]()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+        model = found.group(1).strip() if found else model
+        found = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+        flags = set(found.group(1).split()) if found else flags
+    except OSError:
+        pass
+    return {
+        "model": model,
+        "cores": len(os.sched_getaffinity(0)),
+        "avx2": "avx2" in flags,
+        "avx512": sorted(f for f in flags if f.startswith("avx512")),
+    }
 
 
 def time_calls(function, seconds: float, min_calls: int = 5) -> tuple[float, int]:
@@ -44,28 +75,66 @@ def time_calls(function, seconds: float, min_calls: int = 5) -> tuple[float, int
     return float(np.median(durations)), len(durations)
 
 
+def fixture_windows(detector: CascadeDetector) -> list[list[np.ndarray]]:
+    """One window of full-size frames at the analysis rate from each fixture clip."""
+    from ml.video import decode_frames
+
+    length = detector.spec.window_frames
+    windows = []
+    for clip in sorted(FIXTURES.glob("*/*.mp4")):
+        frames = decode_frames(clip, fps=detector.spec.fps)
+        if len(frames) >= length:
+            windows.append(frames[:length])
+    return windows
+
+
+def gate_pass_rate_on(folder: Path, detector: CascadeDetector) -> dict[str, Any]:
+    """Share of a folder's non-violent (and violent) clips whose stage-1 clip score passes."""
+    from ml.cache import cached_clip
+    from ml.datasets import scan_dataset
+    from ml.runtime import mean_window_score
+
+    passes: dict[int, list[bool]] = {0: [], 1: []}
+    for record in scan_dataset(folder).records:
+        frames = cached_clip(record.path, detector.spec)
+        score = mean_window_score(detector.stage1.predict, frames, detector.spec)
+        passes[record.label].append(bool(detector.gate_passes([score])[0]))
+    return {
+        "folder": str(folder),
+        "non_violent": round(float(np.mean(passes[0])), 4) if passes[0] else None,
+        "violent": round(float(np.mean(passes[1])), 4) if passes[1] else None,
+        "clips": len(passes[0]) + len(passes[1]),
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--source-size", default="1280x720", help="decoded frame size, WxH")
+    parser.add_argument("--pose-threads", type=int, default=1)
+    parser.add_argument(
+        "--data", type=Path, default=None, help="measure the gate on this folder's clips"
+    )
     args = parser.parse_args(argv)
 
     rss_before_load = peak_rss_mb()
     load_started = time.perf_counter()
-    detector = ViolenceDetector.load(args.model)
+    detector = CascadeDetector.load(args.model, pose_threads=args.pose_threads)
     load_seconds = time.perf_counter() - load_started
     spec = detector.spec
+    card = detector.card
     rng = np.random.default_rng(0)
+    cpu = cpu_description()
 
-    results = {}
+    stage1 = {}
     for batch in (1, args.batch):
         windows = rng.standard_normal((batch, *spec.shape)).astype(np.float32) * 0.3
         for _ in range(3):  # trace and warm up caches
-            detector.predict(windows)
-        per_call, calls = time_calls(lambda w=windows: detector.predict(w), args.seconds)
-        results[batch] = {
+            detector.stage1.predict(windows)
+        per_call, calls = time_calls(lambda w=windows: detector.stage1.predict(w), args.seconds)
+        stage1[batch] = {
             "ms_per_batch": per_call * 1000,
             "ms_per_window": per_call * 1000 / batch,
             "windows_per_s": batch / per_call,
@@ -76,24 +145,36 @@ def main(argv=None) -> int:
     frames = [
         rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(spec.window_frames)
     ]
-    preprocess_s, _ = time_calls(lambda: detector.preprocess(frames), min(args.seconds, 3.0))
+    preprocess_s, _ = time_calls(lambda: detector.stage1.preprocess(frames), min(args.seconds, 3.0))
 
+    real_windows = fixture_windows(detector)
+    summary: dict[str, object] = {
+        "model_version": detector.version,
+        "cpu": cpu,
+        "input_shape": list(spec.shape),
+        "cores": cpu["cores"],
+        "batch1_windows_per_s": round(stage1[1]["windows_per_s"], 1),
+        "batch1_ms_per_window": round(stage1[1]["ms_per_window"], 3),
+        "batch_n": args.batch,
+        "batch_n_windows_per_s": round(stage1[args.batch]["windows_per_s"], 1),
+        "batch_n_ms_per_window": round(stage1[args.batch]["ms_per_window"], 3),
+        "preprocess_ms_per_window": round(preprocess_s * 1000, 3),
+        "preprocess_source": f"{spec.window_frames} frames {width}x{height}",
+        "load_ms": round(load_seconds * 1000, 1),
+    }
     table = [
         ("model", f"{detector.version} ({args.model})"),
         (
-            "input",
-            f"{spec.frames} x {spec.height} x {spec.width} x {spec.channels} @ {spec.fps:g} fps",
-        ),
-        (
             "cpu",
-            f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+            f"{cpu['model']}, {cpu['cores']} cores, AVX2 {cpu['avx2']}, "
+            f"AVX-512 {', '.join(cpu['avx512']) or 'none'}",
         ),
         ("load time", f"{load_seconds * 1000:.0f} ms"),
     ]
-    for batch, numbers in results.items():
+    for batch, numbers in stage1.items():
         table.append(
             (
-                f"forward, batch {batch}",
+                f"stage 1, batch {batch}",
                 f"{numbers['windows_per_s']:8.1f} windows/s  "
                 f"{numbers['ms_per_window']:7.2f} ms/window  "
                 f"({numbers['ms_per_batch']:.1f} ms/batch, {numbers['calls']} calls)",
@@ -105,27 +186,94 @@ def main(argv=None) -> int:
             f"{preprocess_s * 1000:.2f} ms from {spec.window_frames} frames of {width}x{height}",
         )
     )
+
+    if detector.stage2 is not None and card.gate is not None and real_windows:
+        stage2 = detector.stage2
+        window = real_windows[0]
+        for _ in range(2):
+            stage2.score([window])
+        stage2_s, calls = time_calls(lambda: stage2.score([window]), args.seconds)
+        pass_rate = card.gate.pass_rate_non_violent
+        summary.update(
+            {
+                "stage2_ms_per_window": round(stage2_s * 1000, 2),
+                "stage2_frames_per_window": len(window[:: stage2.step]),
+                "stage2_frame_size": f"{window[0].shape[1]}x{window[0].shape[0]}",
+                "pose_threads": args.pose_threads,
+                "gate_cut": card.gate.cut,
+                "gate_pass_rate_out_of_fold": {
+                    "non_violent": card.gate.pass_rate_non_violent,
+                    "violent": card.gate.pass_rate_violent,
+                },
+            }
+        )
+        table.append(
+            (
+                "stage 2, 1 window",
+                f"{stage2_s * 1000:8.1f} ms/window  ({len(window[:: stage2.step])} frames of "
+                f"{window[0].shape[1]}x{window[0].shape[0]} through pose, {calls} calls)",
+            )
+        )
+        table.append(
+            (
+                "gate (out of fold)",
+                f"cut {card.gate.cut:.3f}: passes {pass_rate:.0%} of non-violent and "
+                f"{card.gate.pass_rate_violent:.0%} of violent clips",
+            )
+        )
+        if args.data is not None:
+            measured = gate_pass_rate_on(args.data, detector)
+            summary["gate_pass_rate_on_data"] = measured
+            table.append(
+                (
+                    "gate (on --data)",
+                    f"passes {measured['non_violent']:.0%} of non-violent and "
+                    f"{measured['violent']:.0%} of violent clips of {args.data} (in-sample "
+                    "if it is the training set)",
+                )
+            )
+            pass_rate = float(measured["non_violent"] or pass_rate)
+        # Stage 2 runs one window at a time; on calm footage a share pass_rate of windows
+        # reaches it, so a window costs stage 1 plus that share of stage 2.
+        for batch in (1, args.batch):
+            cost = stage1[batch]["ms_per_window"] + pass_rate * stage2_s * 1000
+            summary[f"cascade_projected_batch{'1' if batch == 1 else '_n'}_windows_per_s"] = round(
+                1000.0 / cost, 1
+            )
+            table.append(
+                (
+                    f"cascade, batch {batch}",
+                    f"{1000.0 / cost:8.1f} windows/s projected at a {pass_rate:.0%} pass rate",
+                )
+            )
+        small = [[f for f in w] for w in real_windows]
+        stage1_scores = detector.score_stage1(small)
+        passed = int(detector.gate_passes(stage1_scores).sum())
+        for label, chunk in (("1", 1), ("_n", len(small))):
+
+            def run(chunk=chunk):
+                for start in range(0, len(small), chunk):
+                    detector.score_windows(small[start : start + chunk])
+
+            run()
+            seconds, _ = time_calls(run, min(args.seconds, 10.0), min_calls=2)
+            summary[f"cascade_measured_batch{label}_windows_per_s"] = round(len(small) / seconds, 1)
+            table.append(
+                (
+                    f"cascade measured, batch {chunk}",
+                    f"{len(small) / seconds:8.1f} windows/s on {len(small)} fixture windows "
+                    f"({passed} pass the gate)",
+                )
+            )
+        summary["cascade_measured_windows_passing_gate"] = f"{passed}/{len(small)}"
+
+    summary["peak_rss_mb"] = round(peak_rss_mb(), 1)
     table.append(
         ("peak RSS", f"{peak_rss_mb():.0f} MB (before model load {rss_before_load:.0f} MB)")
     )
     label_width = max(len(name) for name, _ in table)
     for name, value in table:
         print(f"{name:<{label_width}}  {value}")
-
-    summary = {
-        "model_version": detector.version,
-        "input_shape": list(spec.shape),
-        "cores": len(os.sched_getaffinity(0)),
-        "batch1_windows_per_s": round(results[1]["windows_per_s"], 1),
-        "batch1_ms_per_window": round(results[1]["ms_per_window"], 3),
-        "batch_n": args.batch,
-        "batch_n_windows_per_s": round(results[args.batch]["windows_per_s"], 1),
-        "batch_n_ms_per_window": round(results[args.batch]["ms_per_window"], 3),
-        "preprocess_ms_per_window": round(preprocess_s * 1000, 3),
-        "preprocess_source": f"{spec.window_frames} frames {width}x{height}",
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "load_ms": round(load_seconds * 1000, 1),
-    }
     print(json.dumps(summary))
     return 0
 

@@ -261,6 +261,8 @@ def main() -> int:
     batches = list(detections.values_list("batch_size", flat=True))
     inference_ms = list(detections.values_list("inference_ms", flat=True))
     preprocess_ms = list(detections.values_list("preprocess_ms", flat=True))
+    # The cascade's stage 2 (pose): on the windows the gate passed, its time each.
+    stage2_ms = [ms for ms in detections.values_list("stage2_ms", flat=True) if ms is not None]
     cpu = {name: (cpu_end[name] - cpu_start[name]) / span for name in children}
     total_cpu = sum(cpu.values())
     store_lag = [
@@ -291,6 +293,9 @@ def main() -> int:
         "batch_size_max": max(batches, default=None),
         "inference_ms_per_batch_p50": round(percentile(inference_ms, 50), 1),
         "preprocess_ms_per_window_p50": round(percentile(preprocess_ms, 50), 2),
+        "stage2_windows": len(stage2_ms),
+        "stage2_pass_rate": round(len(stage2_ms) / len(batches), 3) if batches else None,
+        "stage2_ms_per_window_p50": round(percentile(stage2_ms, 50), 1),
         "load_average_1m": [round(load_start, 2), round(load_end, 2)],
         "work_folder": str(work),
     }

@@ -20,7 +20,16 @@ class SegmentAdmin(admin.ModelAdmin[Segment]):
 
 @admin.register(Detection)
 class DetectionAdmin(admin.ModelAdmin[Detection]):
-    list_display = ["segment", "model_version", "score", "band", "inference_ms"]
+    list_display = [
+        "segment",
+        "model_version",
+        "score",
+        "stage1_score",
+        "stage2_score",
+        "band",
+        "inference_ms",
+        "stage2_ms",
+    ]
     list_filter = ["band", "model_version"]
     raw_id_fields = ["segment"]
 

@@ -35,6 +35,7 @@ from cameras.services import camera_for_upload_token
 from detection.model_versions import model_frame_size
 from detection.models import Segment
 from detection.pipeline import SegmentConflict, segment_create
+from ml.frames import FrameSampler
 from ml.preprocess import InputSpec, resize_frame
 
 ALLOWED_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".ts", ".webm"})
@@ -79,7 +80,8 @@ def check_clip(path: Path, *, fps: float, frame_size: tuple[int, int]) -> Checke
             first: float | None = None
             last = 0.0
             count = 0
-            next_tick = 0.0
+            # The one frame rule of training, evaluation and the camera reader (ml.frames).
+            sampler = FrameSampler(fps)
             for frame in container.decode(stream):
                 seconds = (
                     float(frame.pts * time_base)
@@ -93,9 +95,9 @@ def check_clip(path: Path, *, fps: float, frame_size: tuple[int, int]) -> Checke
                     raise ClipRejected(
                         f"The clip is longer than {settings.EDGE_CLIP_MAX_SECONDS:g} seconds."
                     )
-                if last + 1e-6 >= next_tick:
-                    next_tick += 1.0 / fps
-                    frames.append(resize_frame(frame.to_ndarray(format="rgb24"), spec))
+                copies = sampler.keep(seconds)
+                if copies:
+                    frames.extend([resize_frame(frame.to_ndarray(format="rgb24"), spec)] * copies)
     except ClipRejected:
         raise
     except (av.error.InvalidDataError, av.error.EOFError) as error:

@@ -27,11 +27,13 @@ from django.conf import settings
 from alerts.live import redis_py_url
 
 if TYPE_CHECKING:
-    from ml.runtime import ViolenceDetector
+    from ml.input_spec import InputSpec
+    from ml.model_card import ModelCard
+    from ml.runtime import CascadeDetector
 
 logger = logging.getLogger(__name__)
 
-_detectors: dict[str, ViolenceDetector] = {}
+_detectors: dict[tuple[str, str | None, bool], CascadeDetector] = {}
 _detector_lock = threading.Lock()
 _local_store: dict[str, bytes] = {}
 _local_pending: list[int] = []
@@ -114,21 +116,148 @@ def pending_drain(limit: int) -> list[int]:
     return [int(value) for value in raw]
 
 
-def detector_for(artifact_path: str) -> ViolenceDetector:
-    """The loaded model of an artifact folder, loaded once per worker process."""
+def detector_for(
+    artifact_path: str, *, card: dict[str, Any] | None = None, with_stage2: bool = True
+) -> CascadeDetector:
+    """The loaded model version of an artifact folder (any card: one CNN or the cascade), loaded
+    once per worker process. `card`: the card the ModelVersion row was registered with, so an
+    old schema-1 row whose folder now holds the cascade is still served as what it was.
+    `with_stage2=False` loads stage 1 alone, for a worker that sends gated windows to the pose
+    queue. Raises ml.runtime.ModelFilesError naming a missing or altered file."""
+    version = None if not card else str(card.get("version", ""))
+    key = (artifact_path, version, with_stage2)
     with _detector_lock:
-        detector = _detectors.get(artifact_path)
+        detector = _detectors.get(key)
         if detector is None:
-            from ml.runtime import ViolenceDetector
-
-            logger.info("loading model from %s", artifact_path)
-            detector = ViolenceDetector.load(Path(artifact_path))
-            _detectors[artifact_path] = detector
+            logger.info("loading model %s from %s", version or "(folder's own)", artifact_path)
+            detector = _load_detector(Path(artifact_path), card, with_stage2=with_stage2)
+            _detectors[key] = detector
         return detector
 
 
-def frames_decode(path: Path, *, fps: float) -> list[np.ndarray]:
-    """Frames of a stored clip at `fps`, for windows whose cached frames are gone."""
+# The schema-1 card of a cascade's stage 1, kept next to it when the cascade replaced it.
+STAGE1_CARD_FILE = "stage1_card.json"
+
+
+def _load_detector(
+    folder: Path, stored: dict[str, Any] | None, *, with_stage2: bool
+) -> CascadeDetector:
+    from ml.model_card import ModelCard, ModelCardError
+    from ml.runtime import CascadeDetector, ModelFilesError, ViolenceDetector
+
+    detector = CascadeDetector.load(folder, with_stage2=with_stage2, pose_threads=1)
+    if not stored or stored.get("version") == detector.version:
+        return detector
+    # The row was registered from this folder before another version replaced it there: the
+    # shipped default was one CNN, which the cascade keeps as its stage 1 (same model.keras,
+    # checked against the folder's card above) with its own card as stage1_card.json.
+    try:
+        old = ModelCard.from_dict(stored)
+    except ModelCardError as error:
+        raise ModelFilesError(f"model version {stored.get('version')}: {error}") from error
+    stage1_card = _read_stage1_card(folder)
+    if old.is_cascade or stage1_card is None or stage1_card.version != old.version:
+        raise ModelFilesError(
+            f"{folder} no longer holds model version {old.version} (it holds {detector.version})"
+        )
+    stage1 = detector.stage1
+    assert isinstance(stage1, ViolenceDetector)
+    return CascadeDetector(old, stage1, None)
+
+
+def _read_stage1_card(folder: Path) -> ModelCard | None:
+    import json
+
+    from ml.model_card import ModelCard, ModelCardError
+
+    path = folder / STAGE1_CARD_FILE
+    try:
+        return ModelCard.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, ModelCardError):
+        return None
+
+
+_files_checked: dict[str, tuple[tuple[tuple[str, int, int], ...], str | None]] = {}
+
+
+def _files_signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    from ml.runtime import default_model_dir
+
+    pose_folder = default_model_dir().parent / "pose"
+    found = []
+    for path in sorted([*folder.glob("*"), *pose_folder.glob("*")]):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        found.append((str(path), info.st_mtime_ns, info.st_size))
+    return tuple(found)
+
+
+def model_files_problem(artifact_dir: str | Path) -> str | None:
+    """Why the model version in `artifact_dir` cannot be served (its card, a stage's file or
+    the pose model missing or altered: the message names the file), or None.
+
+    Hashing the files costs tens of ms; the answer is kept until a file there changes its
+    size or modification time, so /healthz can ask on every probe.
+    """
+    from ml.runtime import ModelFilesError, check_model_files
+
+    folder = Path(artifact_dir)
+    signature = _files_signature(folder)
+    cached = _files_checked.get(str(folder))
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    try:
+        check_model_files(folder)
+        problem = None
+    except ModelFilesError as error:
+        problem = str(error)
+    _files_checked[str(folder)] = (signature, problem)
+    return problem
+
+
+def served_model_dir() -> Path:
+    """The artifact folder the inference workers serve: the active model version's, else the
+    shipped default (which the first window registers)."""
+    from django.db import DatabaseError
+
+    from detection.models import ModelVersion
+
+    try:
+        version = ModelVersion.objects.filter(is_active=True).only("artifact_path").first()
+    except DatabaseError:
+        version = None
+    return Path(version.artifact_path) if version is not None else Path(settings.DEFAULT_MODEL_DIR)
+
+
+def model_queues() -> set[str]:
+    """The queues whose workers hold the model: `inference`, and the pose queue if set."""
+    return {
+        "inference",
+        *([settings.INFERENCE_POSE_QUEUE] if settings.INFERENCE_POSE_QUEUE else []),
+    }
+
+
+def worker_start_check(queues: set[str]) -> None:
+    """Run as a worker starts: one that consumes a model queue refuses to start (SystemExit
+    with a message naming the file) when the model it would serve is missing or altered;
+    scoring with other files than the bands were chosen for gives numbers that mean nothing."""
+    if not queues & model_queues():
+        return
+    folder = served_model_dir()
+    problem = model_files_problem(folder)
+    if problem is not None:
+        message = f"inference worker refuses to start: model {folder} is not servable: {problem}"
+        logger.critical(message)
+        raise SystemExit(message)
+
+
+def frames_decode(path: Path, *, spec: InputSpec) -> list[np.ndarray]:
+    """Frames of a stored clip at the model's rate and size, decoded as `ml.evaluate` decodes a
+    file (`ml.frames` sampling, `resize_frame` as each frame is decoded), for windows whose
+    cached frames are gone."""
+    from ml.preprocess import resize_frame
     from ml.video import decode_frames
 
-    return decode_frames(path, fps=fps)
+    return decode_frames(path, fps=spec.fps, transform=lambda frame: resize_frame(frame, spec))

@@ -1,13 +1,13 @@
 """Model versions: read a model card, register and activate versions, the active one.
 
-The model card is read in ONE place, `model_card_from`; everything else in the Django apps
-reads it through this module (the lead may swap its body for `ml.model_card.ModelCard`).
+A card is read in ONE place, `model_card_from`, as the typed `ml.model_card.ModelCard` (schema 1:
+one CNN, as old ModelVersion rows hold; schema 2: the cascade); everything else in the Django
+apps reads it through this module.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,54 +18,34 @@ from django.db import transaction
 from audit.services import audit_record
 from audit.typing import Actor
 from detection.models import ModelVersion
-from ml.preprocess import InputSpec
+from ml.input_spec import InputSpec
+from ml.model_card import CARD_FILE, ModelCard, ModelCardError
 
 
-@dataclass(frozen=True)
-class ModelCardView:
-    """What the Django apps take from a model card."""
-
-    version: str
-    low_threshold: float
-    high_threshold: float
-    # The cross-validation summary, without the per-fold and per-clip detail.
-    metrics: dict[str, Any]
-    input_height: int
-    input_width: int
-    raw: dict[str, Any]
-
-
-def model_card_from(data: object, *, where: str) -> ModelCardView:
+def model_card_from(data: object, *, where: str) -> ModelCard:
     """THE one reading of a model card (from its file or as stored on a ModelVersion).
 
-    The lead swaps this body for `ml.model_card.ModelCard` once it lands; callers keep this
-    signature. A malformed card is a clear ValidationError naming `where`.
+    A malformed card is a clear ValidationError naming `where`.
     """
     if not isinstance(data, dict):
         raise ValidationError(f"{where} is not a model card (a JSON object).")
     try:
-        thresholds = data["thresholds"]
-        spec = InputSpec.from_dict(data.get("input_spec", {}))
-        return ModelCardView(
-            version=str(data["version"]),
-            low_threshold=float(thresholds["low"]),
-            high_threshold=float(thresholds["high"]),
-            metrics={
-                key: value
-                for key, value in dict(data.get("cross_validation", {})).items()
-                if key != "folds"
-            },
-            input_height=spec.height,
-            input_width=spec.width,
-            raw=data,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValidationError(f"{where} lacks 'version' or 'thresholds' ({exc!r}).") from exc
+        return ModelCard.from_dict(data)
+    except (ModelCardError, KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"{where} is not a usable model card: {exc}") from exc
 
 
-def read_model_card(artifact_dir: Path) -> ModelCardView:
+def card_metrics(card: ModelCard) -> dict[str, Any]:
+    """The cross-validation summary a ModelVersion keeps, without per-fold and per-clip detail."""
+    if card.cross_validation is None:
+        return {}
+    summary = card.cross_validation.to_dict()
+    return {key: value for key, value in summary.items() if key not in ("folds", "out_of_fold")}
+
+
+def read_model_card(artifact_dir: Path) -> ModelCard:
     """The model card alone, without loading TensorFlow (the web process never needs it)."""
-    card_path = Path(artifact_dir) / "model_card.json"
+    card_path = Path(artifact_dir) / CARD_FILE
     try:
         data = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -83,10 +63,10 @@ def model_version_register(
         name=card.version,
         defaults={
             "artifact_path": str(artifact_dir),
-            "low_threshold": card.low_threshold,
-            "high_threshold": card.high_threshold,
-            "metrics": card.metrics,
-            "card": card.raw,
+            "low_threshold": card.thresholds.low,
+            "high_threshold": card.thresholds.high,
+            "metrics": card_metrics(card),
+            "card": card.to_dict(),
         },
     )
     if created:
@@ -125,4 +105,4 @@ def model_frame_size() -> tuple[int, int]:
         # No readable card: the model's default input size.
         spec = InputSpec.from_dict({})
         return spec.height, spec.width
-    return card.input_height, card.input_width
+    return card.input_spec.height, card.input_spec.width

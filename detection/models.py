@@ -104,12 +104,21 @@ class Segment(models.Model):
 class Detection(models.Model):
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="detections")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    # The fused score (the cascade's; stage 1's own for a one-stage model): what triage bands.
     score = models.FloatField()
     band = models.CharField(max_length=10, choices=Band.choices)
     low_threshold = models.FloatField()
     high_threshold = models.FloatField()
+    # The stages' own scores: stage 1 (the CNN) for every window; stage 2 (pose) only where
+    # the cascade's gate let the window through (null: stopped by the gate, a one-stage model,
+    # or a detection scored before the cascade).
+    stage1_score = models.FloatField(null=True, blank=True)
+    stage2_score = models.FloatField(null=True, blank=True)
     preprocess_ms = models.FloatField(default=0)
+    # Stage 1's model call for the whole batch (as before the cascade).
     inference_ms = models.FloatField(default=0)
+    # Stage 2 on this window (decoding its full-size frames included); null when it did not run.
+    stage2_ms = models.FloatField(null=True, blank=True)
     batch_size = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from celery import signature
@@ -52,7 +53,11 @@ from detection.triage import (
     thresholds_for,
     triage,
 )
+from ml.input_spec import InputSpec
 from ml.video import VideoDecodeError
+
+if TYPE_CHECKING:
+    from ml.runtime import CascadeDetector
 
 logger = logging.getLogger(__name__)
 
@@ -191,53 +196,122 @@ def enqueue(segment_id: int, frames: np.ndarray | None) -> None:
 
 @dataclass(frozen=True)
 class Scored:
+    """One window's scores. `score` is the fused score triage bands (stage 1's own for a
+    one-stage model); `stage2` is None where the gate stopped the window."""
+
     segment: Segment
     score: float
     preprocess_ms: float
     inference_ms: float
     batch_size: int
+    stage1: float | None = None
+    stage2: float | None = None
+    stage2_ms: float | None = None
 
 
-def score_batch(version: ModelVersion, segments: Sequence[Segment]) -> list[Scored]:
-    """Score windows in one model call. The one stage that knows how a model is run.
+@dataclass(frozen=True)
+class Gated:
+    """A window stage 1 scored and the gate let through, for the pose queue to finish."""
 
-    Windows whose footage cannot be read are marked failed and left out.
+    segment: Segment
+    stage1: float
+    preprocess_ms: float
+    inference_ms: float
+    batch_size: int
+
+
+def _analysis_frames(segment: Segment, spec: InputSpec) -> np.ndarray:
+    """The window's frames at the model's rate and size: the reader's (or edge upload's) copy
+    left in Redis, else the stored original decoded as `ml.evaluate` decodes a file."""
+    frames = inference.frames_get(segment.pk)
+    if frames is None or frames.ndim != 4 or frames.shape[1:3] != (spec.height, spec.width):
+        frames = np.stack(inference.frames_decode(Path(segment.original.path), spec=spec))
+    if len(frames) < 2:
+        raise ValueError(f"the window holds {len(frames)} frame(s); at least 2 are needed")
+    return frames
+
+
+def stage2_score(detector: CascadeDetector, segment: Segment) -> tuple[float | None, float]:
+    """Stage 2 (pose) of a gated window on the full-size frames of its stored original, read
+    as `ml.evaluate` reads a file; (None, ms) when they cannot be read (the window then keeps
+    stage 1's path, as the cascade does for a window pose cannot read)."""
+    began = time.perf_counter()
+    try:
+        score: float | None = detector.score_stage2_file(Path(segment.original.path))
+    except (VideoDecodeError, ValueError, OSError) as error:
+        logger.warning("segment %s: stage 2 could not read the window: %s", segment.pk, error)
+        score = None
+    return score, (time.perf_counter() - began) * 1000
+
+
+def score_batch_split(
+    version: ModelVersion, segments: Sequence[Segment], *, stage2_here: bool = True
+) -> tuple[list[Scored], list[Gated]]:
+    """Score windows through the model version's cascade exactly as `ml.evaluate` scores a
+    clip (`CascadeDetector.score_clips`): stage 1 in one model call over every window, the
+    gate, stage 2 on the full-size frames of the windows it passes, the card's fusion.
+
+    With `stage2_here=False` the windows that pass the gate come back as `Gated` (for the
+    pose queue) instead of being scored here. Windows whose footage cannot be read are marked
+    failed and left out.
     """
-    detector = inference.detector_for(version.artifact_path)
-    spec = detector.spec
-    inputs: list[np.ndarray] = []
+    detector = inference.detector_for(
+        version.artifact_path, card=version.card, with_stage2=stage2_here
+    )
+    clips: list[np.ndarray] = []
     ready: list[tuple[Segment, float]] = []
     for segment in segments:
         began = time.perf_counter()
-        frames = inference.frames_get(segment.pk)
         try:
-            if frames is None or frames.shape[1:3] != (spec.height, spec.width):
-                frames = np.stack(
-                    inference.frames_decode(
-                        Path(segment.original.path), fps=segment.camera.analysis_fps
-                    )
-                )
-            inputs.append(detector.preprocess(list(frames)))
+            clips.append(_analysis_frames(segment, detector.spec))
         except (VideoDecodeError, ValueError, OSError) as error:
             segment_mark_failed(segment_id=segment.pk, reason=str(error))
             continue
         ready.append((segment, (time.perf_counter() - began) * 1000))
     if not ready:
-        return []
+        return [], []
     began = time.perf_counter()
-    scores = detector.predict(np.stack(inputs))
+    stage1 = detector.score_stage1_clips(clips)
     inference_ms = (time.perf_counter() - began) * 1000
-    return [
-        Scored(segment, float(score), preprocess_ms, inference_ms, len(ready))
-        for (segment, preprocess_ms), score in zip(ready, scores, strict=True)
-    ]
+    passes = detector.gate_passes(stage1)
+    scored: list[Scored] = []
+    gated: list[Gated] = []
+    for (segment, preprocess_ms), s1, passed in zip(ready, stage1, passes, strict=True):
+        s2: float | None = None
+        s2_ms: float | None = None
+        if passed and not stage2_here:
+            gated.append(Gated(segment, float(s1), preprocess_ms, inference_ms, len(ready)))
+            continue
+        if passed:
+            s2, s2_ms = stage2_score(detector, segment)
+        result = detector.fuse(float(s1), s2)
+        scored.append(
+            Scored(
+                segment,
+                result.fused,
+                preprocess_ms,
+                inference_ms,
+                len(ready),
+                stage1=result.stage1,
+                stage2=result.stage2,
+                stage2_ms=s2_ms,
+            )
+        )
+    return scored, gated
+
+
+def score_batch(version: ModelVersion, segments: Sequence[Segment]) -> list[Scored]:
+    """Score windows through the whole cascade in this process (see `score_batch_split`)."""
+    scored, _ = score_batch_split(version, segments, stage2_here=True)
+    return scored
 
 
 def segments_analyse(*, segment_ids: list[int]) -> list[Detection]:
     """Score the still unscored windows among `segment_ids` in one model call, then triage each.
 
     Idempotent: windows that already have a detection by the active model are left alone, so a
-    redelivered or duplicate task does nothing.
+    redelivered or duplicate task does nothing. With INFERENCE_POSE_QUEUE set, windows the
+    gate passes are finished by `detection.score_stage2` on that queue instead.
     """
     version = model_version_active()
     wanted = list(dict.fromkeys(segment_ids))
@@ -249,14 +323,63 @@ def segments_analyse(*, segment_ids: list[int]) -> list[Detection]:
     )
     if not todo:
         return []
-    scored = score_batch(version, todo)
+    pose_queue = bool(settings.INFERENCE_POSE_QUEUE)
+    scored, gated = score_batch_split(version, todo, stage2_here=not pose_queue)
     detections = []
     for item in scored:
         detection = detection_store(scored=item, version=version)
         if detection is not None:
             detections.append(detection)
+    for waiting in gated:
+        # By name, routed to INFERENCE_POSE_QUEUE (settings.CELERY_TASK_ROUTES).
+        signature(
+            STAGE2_TASK,
+            kwargs={
+                "segment_id": waiting.segment.pk,
+                "version_id": version.pk,
+                "stage1": waiting.stage1,
+                "preprocess_ms": waiting.preprocess_ms,
+                "inference_ms": waiting.inference_ms,
+                "batch_size": waiting.batch_size,
+            },
+        ).apply_async()
     inference.frames_forget([item.segment.pk for item in scored])
+    inference.frames_forget([item.segment.pk for item in gated])
     return detections
+
+
+STAGE2_TASK = "detection.score_stage2"
+
+
+def segment_finish_stage2(
+    *,
+    segment_id: int,
+    version_id: int,
+    stage1: float,
+    preprocess_ms: float,
+    inference_ms: float,
+    batch_size: int,
+) -> Detection | None:
+    """The pose queue's half of a gated window: stage 2, the fusion, then triage as usual.
+    Idempotent (a window already scored by this version is left alone)."""
+    version = ModelVersion.objects.get(pk=version_id)
+    segment = Segment.objects.select_related("camera").filter(pk=segment_id).first()
+    if segment is None or segment.status != Segment.Status.PENDING:
+        return None
+    detector = inference.detector_for(version.artifact_path, card=version.card, with_stage2=True)
+    s2, s2_ms = stage2_score(detector, segment)
+    result = detector.fuse(stage1, s2)
+    scored = Scored(
+        segment,
+        result.fused,
+        preprocess_ms,
+        inference_ms,
+        batch_size,
+        stage1=result.stage1,
+        stage2=result.stage2,
+        stage2_ms=s2_ms,
+    )
+    return detection_store(scored=scored, version=version)
 
 
 # --- Stage 4 and 5: triage, then apply the decision ---------------------------------------------
@@ -313,8 +436,11 @@ def detection_store(*, scored: Scored, version: ModelVersion) -> Detection | Non
             band=decision.band,
             low_threshold=thresholds.low,
             high_threshold=thresholds.high,
+            stage1_score=scored.stage1,
+            stage2_score=scored.stage2,
             preprocess_ms=round(scored.preprocess_ms, 3),
             inference_ms=round(scored.inference_ms, 3),
+            stage2_ms=None if scored.stage2_ms is None else round(scored.stage2_ms, 3),
             batch_size=scored.batch_size,
         )
         detection.full_clean(validate_unique=False)

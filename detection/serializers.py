@@ -42,7 +42,18 @@ class DetectionOutput(serializers.ModelSerializer[Detection]):
 
     class Meta:
         model = Detection
-        fields = ["id", "segment", "model_version", "score", "band", "inference_ms", "created_at"]
+        fields = [
+            "id",
+            "segment",
+            "model_version",
+            "score",
+            "band",
+            "stage1_score",
+            "stage2_score",
+            "inference_ms",
+            "stage2_ms",
+            "created_at",
+        ]
 
 
 class CaseOutput(serializers.ModelSerializer[Case]):

@@ -14,7 +14,7 @@ from django.db import OperationalError
 from detection import inference
 from detection.models import RetentionRun
 from detection.notifications import CASE_NOTIFY_TASK, case_notification_create
-from detection.pipeline import segments_analyse
+from detection.pipeline import STAGE2_TASK, segment_finish_stage2, segments_analyse
 from detection.retention import retention_run
 
 
@@ -30,6 +30,34 @@ def analyse_segment(segment_id: int) -> int:
     """Score this window together with whatever else is waiting; returns windows scored."""
     others = inference.pending_drain(settings.INFERENCE_BATCH_MAX - 1)
     return len(segments_analyse(segment_ids=[segment_id, *others]))
+
+
+@shared_task(
+    name=STAGE2_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def score_stage2(
+    segment_id: int,
+    version_id: int,
+    stage1: float,
+    preprocess_ms: float = 0.0,
+    inference_ms: float = 0.0,
+    batch_size: int = 1,
+) -> int | None:
+    """Pose (stage 2) of a window the gate passed, on INFERENCE_POSE_QUEUE; then triage."""
+    detection = segment_finish_stage2(
+        segment_id=segment_id,
+        version_id=version_id,
+        stage1=stage1,
+        preprocess_ms=preprocess_ms,
+        inference_ms=inference_ms,
+        batch_size=batch_size,
+    )
+    return detection.pk if detection is not None else None
 
 
 @shared_task(name="operations.retention_sweep", acks_late=True, max_retries=0)

@@ -14,60 +14,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
+from ml.input_spec import InputSpec
 
-@dataclass(frozen=True)
-class InputSpec:
-    """What a model expects: ``frames`` time steps of ``height`` x ``width`` x ``channels``.
-
-    ``fps`` and ``window_seconds`` describe the windows the model was trained on: decode at
-    ``fps`` and hand ``preprocess`` about ``fps * window_seconds`` frames per window.
-    """
-
-    frames: int = 12
-    height: int = 64
-    width: int = 64
-    channels: int = 6
-    fps: float = 10.0
-    window_seconds: float = 1.6
-    # Frame differences are an order of magnitude smaller than pixel values; scaled up they
-    # reach the first convolution with a weight comparable to RGB instead of being drowned out.
-    diff_scale: float = 4.0
-    # "centred": RGB - 0.5. "foreground": RGB minus the window's mean frame, which removes the
-    # static scene (the camera's identity) and keeps what moves within the window.
-    appearance: str = "foreground"
-    # "diff": signed difference to the previous sampled frame (3 channels). "flow": Farneback
-    # optical flow to it, dx, dy and magnitude (3 channels). Cards written before this field
-    # existed lack it and must keep meaning "diff", which is why that is the default here.
-    motion: str = "diff"
-    # Flow is in pixels of the model-size frame per sampled step; a fast limb moves a few
-    # pixels at 64x64, so a quarter brings typical motion into [-1, 1] before clipping.
-    flow_scale: float = 0.25
-
-    @property
-    def shape(self) -> tuple[int, int, int, int]:
-        return (self.frames, self.height, self.width, self.channels)
-
-    @property
-    def window_frames(self) -> int:
-        """Decoded frames per window at ``fps``."""
-        return max(2, round(self.fps * self.window_seconds))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InputSpec:
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        # Cards written before optical flow existed were all trained on frame differences,
-        # whatever the dataclass default becomes.
-        known.setdefault("motion", "diff")
-        return cls(**known)
+__all__ = [
+    "InputSpec",
+    "clip_window_batches",
+    "clip_windows",
+    "preprocess_window",
+    "resize_frame",
+    "sample_indices",
+    "window_starts",
+]
 
 
 def sample_indices(count: int, samples: int) -> np.ndarray:

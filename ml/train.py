@@ -32,6 +32,7 @@ import numpy as np
 from ml.augment import spatial_jitter, temporal_crop
 from ml.cache import DEFAULT_CACHE_DIR, cached_clip, file_sha256
 from ml.datasets import ClipRecord, DatasetScan, scan_dataset
+from ml.fusion import DEFAULT_GATE_RECALL
 from ml.metrics import choose_thresholds, classification_report, save_plots
 from ml.model_config import ModelConfig
 from ml.preprocess import InputSpec, preprocess_window
@@ -42,6 +43,7 @@ from ml.runtime import (
     make_predict_fn,
     mean_window_score,
 )
+from ml.train_cascade import DEFAULT_POSE_FPS, build_cascade
 from ml.video import VideoDecodeError
 
 logger = logging.getLogger(__name__)
@@ -691,6 +693,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="do not also score each window's mirror image",
     )
     parser.add_argument("--cv-only", action="store_true", help="skip the final fit")
+    parser.add_argument(
+        "--stage1-from",
+        type=Path,
+        default=None,
+        help="build the cascade on this trained stage 1 (artifact folder, or a --cv-only "
+        "output folder with --cv-only) and its stored out-of-fold scores; no CNN training",
+    )
+    parser.add_argument(
+        "--no-cascade", action="store_true", help="train and ship stage 1 alone (schema-1 card)"
+    )
+    parser.add_argument(
+        "--pose-fps",
+        type=float,
+        default=DEFAULT_POSE_FPS,
+        help="rate stage 2 reads frames at; must divide --fps",
+    )
+    parser.add_argument(
+        "--gate-recall",
+        type=float,
+        default=DEFAULT_GATE_RECALL,
+        help="share of violent out-of-fold clips the stage-2 gate must pass",
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -700,6 +724,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(raw_argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     started = time.perf_counter()
+    command = "python -m ml.train " + " ".join(shlex.quote(a) for a in raw_argv)
+    if args.stage1_from is not None:
+        build_cascade(
+            data=args.data,
+            stage1_dir=args.stage1_from,
+            out=args.out,
+            cache_dir=args.cache_dir,
+            pose_fps=args.pose_fps,
+            gate_recall=args.gate_recall,
+            cv_only=args.cv_only,
+            progress=not args.no_progress,
+            command=command,
+            cascade_commit=git_commit(),
+            started=started,
+        )
+        return 0
     configure_tensorflow(args.seed, args.threads)
     import keras
 
@@ -817,6 +857,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     indent=1,
                 )
             )
+            if not args.no_cascade:
+                build_cascade(
+                    data=args.data,
+                    stage1_dir=args.out,
+                    out=args.out,
+                    cache_dir=args.cache_dir,
+                    pose_fps=args.pose_fps,
+                    gate_recall=args.gate_recall,
+                    cv_only=True,
+                    progress=progress,
+                    command=command,
+                    started=started,
+                )
         return 0
 
     if not final_jobs:
@@ -885,7 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "training": {
             "config": config.__dict__,
-            "command": "python -m ml.train " + " ".join(shlex.quote(a) for a in raw_argv),
+            "command": command,
             "final_epochs": final_epochs,
             "final_loss_per_member": final_losses,
             "ensemble_members": args.ensemble,
@@ -935,6 +988,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     (args.out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out / MODEL_FILE} and {CARD_FILE} in {card['training']['wall_seconds']} s")
+    if cv is not None and not args.no_cascade:
+        # Stage 1 is in place with its out-of-fold scores: the cascade is built on top of it.
+        build_cascade(
+            data=args.data,
+            stage1_dir=args.out,
+            out=args.out,
+            cache_dir=args.cache_dir,
+            pose_fps=args.pose_fps,
+            gate_recall=args.gate_recall,
+            progress=progress,
+            command=command,
+            cascade_commit=git_commit(),
+            started=started,
+        )
     return 0
 
 

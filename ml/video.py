@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from ml.frames import FrameSampler
 
 
 class VideoDecodeError(Exception):
@@ -24,14 +26,27 @@ def decode_frames(
 ) -> list[np.ndarray]:
     """Decode a video file into RGB uint8 frames (H x W x 3).
 
-    With ``fps`` the frames are resampled in time by presentation timestamp: for every tick of
-    the target clock the latest decoded frame is kept, so the output rate does not depend on the
-    source rate (12-30 fps cameras all give the same temporal spacing).
+    With ``fps`` the frames are resampled in time by presentation timestamp with the one rule
+    of ``ml.frames`` (the live reader and edge uploads use it too): one frame per tick of the
+    target clock, a slow source's frames repeated, a fast source's dropped, so the output rate
+    does not depend on the source rate (12-30 fps cameras all give the same spacing).
     ``transform`` (e.g. a resize to model size) is applied to each frame as it is decoded, so
     a long high-resolution file never holds its full-size frames all at once: two minutes of
     720p at 10 fps are 3.3 GB full size and 15 MB at 64x64.
     Raises VideoDecodeError with the file name on missing, empty, corrupt or non-video input.
     """
+    return list(iter_frames(path, fps=fps, max_seconds=max_seconds, transform=transform))
+
+
+def iter_frames(
+    path: str | os.PathLike[str],
+    *,
+    fps: float | None = None,
+    max_seconds: float | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[np.ndarray]:
+    """``decode_frames`` one frame at a time: whoever consumes them (e.g. the pose model)
+    holds one full-size frame, not a whole file's."""
     file_path = Path(path)
     if fps is not None and fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
@@ -39,7 +54,7 @@ def decode_frames(
         raise VideoDecodeError(f"{file_path}: no such file")
     if file_path.stat().st_size == 0:
         raise VideoDecodeError(f"{file_path}: empty file")
-    frames: list[np.ndarray] = []
+    produced = 0
     try:
         with av.open(str(file_path), mode="r") as container:
             if not container.streams.video:
@@ -48,7 +63,7 @@ def decode_frames(
             stream.thread_type = "AUTO"
             time_base = stream.time_base or Fraction(1, 1000)
             start_seconds: float | None = None
-            next_tick = 0.0
+            sampler = FrameSampler(fps) if fps is not None else None
             fallback_index = 0
             for frame in container.decode(stream):
                 if frame.pts is not None:
@@ -60,30 +75,30 @@ def decode_frames(
                 fallback_index += 1
                 if start_seconds is None:
                     start_seconds = seconds
-                elapsed = seconds - start_seconds
-                if max_seconds is not None and elapsed >= max_seconds:
+                if max_seconds is not None and seconds - start_seconds >= max_seconds:
                     break
-                if fps is None:
-                    frames.append(_converted(frame, transform))
+                if sampler is None:
+                    produced += 1
+                    yield _converted(frame, transform)
                     continue
-                if elapsed + 1e-6 < next_tick:
-                    continue
-                image = _converted(frame, transform)
-                # A slow source repeats its frame for every target tick it covers.
-                while elapsed + 1e-6 >= next_tick:
-                    frames.append(image)
-                    next_tick += 1.0 / fps
-                    if max_seconds is not None and next_tick >= max_seconds:
-                        break
+                slots = [
+                    slot
+                    for slot in sampler.slots(seconds)
+                    if max_seconds is None or slot.seconds < max_seconds
+                ]
+                if slots:
+                    image = _converted(frame, transform)
+                    for _ in slots:
+                        produced += 1
+                        yield image
     except VideoDecodeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError, IndexError, RuntimeError) as error:
-        if not frames:
+        if not produced:
             raise VideoDecodeError(f"{file_path}: cannot decode video ({error})") from error
         # A truncated tail still leaves the frames decoded so far usable.
-    if not frames:
+    if not produced:
         raise VideoDecodeError(f"{file_path}: no decodable video frames")
-    return frames
 
 
 def _converted(

@@ -22,6 +22,7 @@ import numpy as np
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
 from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
 from cameras.sources import Source, SourceError, parse_source_uri
+from ml.frames import FrameSampler
 from ml.preprocess import InputSpec, resize_frame
 
 logger = logging.getLogger(__name__)
@@ -220,11 +221,29 @@ class CameraReader(threading.Thread):
             last_arrival_pts = -1
             wall_origin = 0.0
             mono_origin = 0.0
-            next_tick = 0.0
-            step = 1.0 / config.analysis_fps
+            # The one frame rule of training and evaluation (ml.frames): which decoded frames
+            # fill which analysis ticks, a slow camera's frames repeated, a fast one's dropped.
+            sampler = FrameSampler(config.analysis_fps)
+
+            def take(frame: Any, frame_seconds: float) -> None:
+                slots = sampler.slots(frame_seconds)
+                image = self._small(frame) if slots else None
+                assert sampler.origin is not None, "set by the first frame offered"
+                ticks = [sampler.origin + slot.seconds for slot in slots]
+                segmenter.add_frame(frame_seconds, image, ticks=ticks)
+                self._frame_arrived(wall_origin + frame_seconds)
+
             for packet in self._packets(container, stream):
                 if self.stop_event.is_set():
                     break
+                if packet.size == 0:
+                    # The demuxer's end-of-stream marker: it flushes the decoder, whose last
+                    # frames (held back to reorder B-frames) belong to the last window too.
+                    if origin is not None and not arrival_timed:
+                        for frame in packet.decode():
+                            if frame.pts is not None:
+                                take(frame, float(frame.pts * time_base) - origin)
+                    continue
                 if arrival_timed:
                     arrived = time.monotonic()
                     if origin is None:
@@ -269,28 +288,21 @@ class CameraReader(threading.Thread):
                 for window in closed:
                     self._emit(window, info, wall_origin)
                 for frame in packet.decode():
-                    frame_seconds = (
+                    take(
+                        frame,
                         float(frame.pts * time_base) - origin
                         if frame.pts is not None and not arrival_timed
-                        else seconds
+                        else seconds,
                     )
-                    image = None
-                    if frame_seconds + 1e-6 >= next_tick:
-                        next_tick = max(next_tick + step, frame_seconds - step)
-                        image = self._small(frame)
-                    segmenter.add_frame(frame_seconds, image)
                     delivered = True
-                    self._frame_arrived(wall_origin + frame_seconds)
             if not self.stop_event.is_set():
                 for window in segmenter.flush():
                     self._emit(window, info, wall_origin)
         return delivered
 
     def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                continue  # the demuxer's end-of-stream marker
-            yield packet
+        # The end-of-stream marker (size 0) is passed on: decoding it flushes the decoder.
+        yield from container.demux(stream)
 
     def _small(self, frame: Any) -> np.ndarray:
         # Same resize as training (ml.preprocess), so live windows look like training windows.

@@ -9,6 +9,7 @@ Windows follow each other every `length - overlap` seconds.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,13 +98,22 @@ class Segmenter:
                 f"interval to at most {self.max_gap_seconds:.0f} s)"
             )
 
-    def add_frame(self, seconds: float, image: np.ndarray | None) -> None:
-        """A decoded frame; `image` is given only for frames kept at the analysis rate."""
+    def add_frame(
+        self, seconds: float, image: np.ndarray | None, *, ticks: Sequence[float] | None = None
+    ) -> None:
+        """A decoded frame; `image` is given only for frames kept at the analysis rate.
+
+        `ticks`: the analysis ticks (seconds, on the packets' clock) the frame fills as
+        `ml.frames` decides, so a slow source's frame is kept once per tick it stands for and
+        a window holds the ticks inside it; default: the frame's own time, once.
+        """
         if self._start is None or seconds < self._start:
             return
         self._source_frame_times.append(seconds)
         if image is not None:
-            self._frames.append((seconds, image))
+            for tick in [seconds] if ticks is None else ticks:
+                if tick >= self._start:
+                    self._frames.append((tick, image))
 
     def flush(self) -> list[Window]:
         """The stream ended: keep the partial window if it is long enough, then reset."""

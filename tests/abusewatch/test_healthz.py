@@ -54,6 +54,7 @@ def test_healthz_with_a_real_worker_down_then_up():
             "checks": {
                 "database": {"ok": True},
                 "broker": {"ok": True},
+                "model": {"ok": True},
                 "workers": {"ok": True, "count": 1},
             },
         }

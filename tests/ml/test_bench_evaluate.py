@@ -13,4 +13,7 @@ def test_bench_evaluate_reports_memory_and_time_of_a_long_clip(capsys):
     assert 9 <= summary["clip_seconds"] <= 30
     assert summary["evaluate_peak_rss_mb"] > 100  # TensorFlow alone is several hundred MB
     assert 0.0 <= summary["score"] <= 1.0
-    assert summary["model_version"].startswith("cnn-bilstm-")
+    from ml.model_card import ModelCard
+    from ml.runtime import default_model_dir
+
+    assert summary["model_version"] == ModelCard.load(default_model_dir()).version

@@ -51,7 +51,7 @@ BAD_FILES = {"corrupt.mp4", "truncated.mp4", "empty.mp4", "text.mp4", "bad 'name
 
 def test_evaluate_skips_and_counts_every_bad_file(messy_dataset):
     with pytest.warns(UserWarning):
-        report = evaluate(messy_dataset, FakeDetector(), progress=False)  # type: ignore[arg-type]
+        report = evaluate(messy_dataset, FakeDetector(), progress=False)
     skipped_names = {os.path.basename(item["path"]) for item in report["skipped_files"]}
     assert skipped_names == BAD_FILES
     assert report["skipped"] == len(BAD_FILES)
@@ -100,7 +100,7 @@ def test_evaluate_holds_a_long_high_resolution_clip_at_model_size(tmp_path, monk
         return frames
 
     monkeypatch.setattr(ml.evaluate, "decode_frames", recording_decode)
-    report = evaluate(tmp_path / "long", detector, progress=False)  # type: ignore[arg-type]
+    report = evaluate(tmp_path / "long", detector, progress=False)
     assert report["n"] == 1 and report["skipped"] == 0
     assert set(held) == {(32, 32, 3)}
     full_size = real_decode(clip, fps=detector.spec.fps)

@@ -1,0 +1,81 @@
+"""The camera reader keeps the frames `ml.video.decode_frames` gives the same file (one frame
+rule, `ml.frames`): a fast source's frames dropped, a slow source's repeated, none lost at the
+clip's end."""
+
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from cameras.ingest.reader import CameraConfig, CameraReader, SessionWindow
+from ml.preprocess import InputSpec, resize_frame
+from ml.video import decode_frames
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/surveillance-fight/fight/fi044.mp4"
+
+
+def slow_clip(path: Path, fps: int = 5, seconds: float = 3.0) -> Path:
+    """A 5-fps clip whose every frame differs (a moving bar), so repeats are visible."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        for index in range(int(fps * seconds)):
+            image = np.zeros((180, 320, 3), np.uint8)
+            image[:, index * 20 : index * 20 + 20] = 255
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def first_window(clip: Path, spec: InputSpec) -> SessionWindow:
+    config = CameraConfig(
+        camera_id=1,
+        source_uri=str(clip),
+        analysis_fps=spec.fps,
+        window_seconds=4.0,  # longer than the clip: the clip's end closes one window
+        window_overlap_seconds=0.0,
+        frame_height=spec.height,
+        frame_width=spec.width,
+    )
+    windows: list[SessionWindow] = []
+    got = threading.Event()
+
+    def on_window(_: CameraConfig, window: SessionWindow) -> None:
+        windows.append(window)
+        got.set()
+
+    reader = CameraReader(config, on_window=on_window, on_status=lambda *_: None)
+    reader.start()
+    try:
+        assert got.wait(30), "the reader closed no window"
+    finally:
+        reader.stop()
+        reader.join(10)
+    return windows[0]
+
+
+@pytest.mark.parametrize("source", ["fast-30fps-fixture", "slow-5fps"])
+def test_a_reader_window_holds_the_frames_ml_video_gives_the_file(tmp_path, source):
+    clip = FIXTURE if source.startswith("fast") else slow_clip(tmp_path / "slow.mp4")
+    spec = InputSpec()
+    expected = decode_frames(clip, fps=spec.fps, transform=lambda f: resize_frame(f, spec))
+
+    window = first_window(clip, spec).window
+
+    assert len(window.frames) == len(expected)
+    for got, want in zip(window.frames, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    if source == "slow-5fps":
+        # Frames at 0, 0.2, ..., 2.8 s fill the ticks 0, 0.1, ..., 2.8 s: each after the first
+        # twice (29 frames), where the old reader dropped to one per source frame (15).
+        assert len(window.frames) == 29 and window.source_frames == 15
+        np.testing.assert_array_equal(window.frames[1], window.frames[2])
+        assert not np.array_equal(window.frames[0], window.frames[1])
