@@ -223,7 +223,8 @@ class PoseEstimator:
 
     Thread safety: one ``tf.lite.Interpreter`` per calling thread (``threading.local``). A TFLite
     interpreter holds its input and output buffers, so two threads must never share one; an
-    interpreter per thread keeps threads from queueing behind a lock, and costs ~10 MB each.
+    interpreter per thread keeps threads from queueing behind a lock (the model file is read once;
+    each interpreter adds its own tensor arena).
     Batching: the published graph has a fixed batch of 1 (its Reshape ops carry it), so a batch
     runs as a loop over one interpreter; the letterboxing and decoding are vectorised.
     Tiling (``tiles`` = 2 or 4): small people vanish when a whole frame shrinks to 256 px, so

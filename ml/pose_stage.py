@@ -393,7 +393,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     cv.add_argument("--views", default=POSE_VIEWS, choices=("whole", "tiled", "both"))
     cv.add_argument("--stack-intercept", action="store_true", help="fit the fusion's intercept")
     cv.add_argument("--oof-out", type=Path, help="write clips and out-of-fold scores (JSON)")
+    fit = commands.add_parser("fit", help="fit the pose stage on a dataset, write it as JSON")
+    fit.add_argument("--data", type=Path, required=True, action="append")
+    fit.add_argument("--out", type=Path, required=True)
+    fit.add_argument("--C", type=float, default=PoseStage.C)
+    fit.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.command == "fit":
+        windows: list[np.ndarray] = []
+        all_labels: list[int] = []
+        for folder in args.data:
+            found, found_labels, _, _ = dataset_windows(folder)
+            windows.extend(found)
+            all_labels.extend(int(v) for v in found_labels)
+        stage = PoseStage(C=args.C).fit_clips(windows, np.array(all_labels), args.seed)
+        design = {"fps": POSE_FPS, "tiles": POSE_TILES, "views": POSE_VIEWS}
+        record = {**stage.to_dict(), "design": {**design, "window_seconds": WINDOW_SECONDS}}
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
+        print(json.dumps({"clips": len(windows), "out": str(args.out)}))  # noqa: T201
+        return 0
     card = json.loads(args.card.read_text())
     windows, labels, groups, clips = dataset_windows(
         args.data,

@@ -167,3 +167,26 @@ def test_fit_clips_counts_each_clip_once_whatever_its_length() -> None:
     assert abs(weighted.intercept - stage.intercept) > 0.1
     with pytest.raises(ValueError, match="labels"):
         PoseStage().fit_clips(windows, labels[:-1])
+
+
+@pytest.mark.slow
+def test_fit_command_writes_a_stage_that_loads_and_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixture_dir: Path
+) -> None:
+    import ml.pose
+    from ml.pose import PoseEstimator
+    from ml.pose_stage import main, window_vector
+    from ml.video import decode_frames
+
+    monkeypatch.setattr(ml.pose, "DEFAULT_CACHE_DIR", tmp_path / "cache")
+    out = tmp_path / "stage.json"
+    assert main(["fit", "--data", str(fixture_dir), "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["design"] == {"fps": 7.5, "tiles": 2, "views": "both", "window_seconds": 1.6}
+    stage = PoseStage.from_dict(record)
+    assert len(list((tmp_path / "cache" / "pose").glob("*.npz"))) == 16  # 8 clips x 2 views
+    # The live path: one window of frames -> features -> a score.
+    frames = decode_frames(fixture_dir / "fight" / "fi135.mp4", fps=7.5)[:12]
+    vector = window_vector(PoseEstimator.load(tiles=2), frames)
+    score = stage.predict(vector[None])
+    assert score.shape == (1,) and 0.0 <= float(score[0]) <= 1.0
