@@ -196,6 +196,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": redis_py_url(REDIS_URL),
             "KEY_PREFIX": env_str("CACHE_PREFIX", "abusewatch"),
+            # A Redis that is down or hung must fail fast: sign-in then counts failures in
+            # the process's own memory (abusewatch.login_throttle) instead of waiting.
+            "OPTIONS": {"socket_connect_timeout": 2.0, "socket_timeout": 2.0},
         }
     }
 
