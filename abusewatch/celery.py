@@ -1,11 +1,27 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "abusewatch.settings")
 
 app = Celery("abusewatch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _heartbeat_start(sender: Any = None, **_: Any) -> None:
+    from abusewatch import heartbeat
+
+    heartbeat.start(str(sender.hostname))
+
+
+@worker_shutdown.connect
+def _heartbeat_stop(sender: Any = None, **_: Any) -> None:
+    from abusewatch import heartbeat
+
+    heartbeat.stop(str(sender.hostname))
