@@ -261,7 +261,7 @@ CELERY_BEAT_SCHEDULE["detection-reconcile-pending"] = {
     "task": "operations.reconcile_pending",
     "schedule": RECONCILE_INTERVAL_SECONDS,
     # A run that waited longer than an interval (broker down) is replaced by the next one.
-    "options": {"expires": RECONCILE_INTERVAL_SECONDS},
+    "options": {"queue": "default", "expires": RECONCILE_INTERVAL_SECONDS},
 }
 # /healthz fails while a window has waited longer than this, or a worker has not beaten its
 # heart for WORKER_HEARTBEAT_STALE_SECONDS (abusewatch.heartbeat).

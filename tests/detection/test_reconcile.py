@@ -98,3 +98,16 @@ def test_pending_summary_counts_and_ages_the_waiting_windows():
     factories.SegmentFactory(status=Segment.Status.ANALYSED)
     count, oldest = reconcile.pending_summary(now)
     assert count == 2 and oldest == pytest.approx(90, abs=1)
+
+
+def test_beat_runs_the_reconciler_on_the_default_queue_often_enough_for_the_bound(settings):
+    from abusewatch.celery import app
+
+    entry = app.conf.beat_schedule["detection-reconcile-pending"]
+    assert entry["task"] in app.tasks
+    # Not the inference queue: it must run while the inference worker is dead or hung.
+    assert entry["options"]["queue"] == "default"
+    route = app.amqp.router.route({}, entry["task"])
+    assert route["queue"].name == "default"
+    # A killed worker's window must be picked up well within two minutes.
+    assert settings.PENDING_REQUEUE_AFTER_SECONDS + entry["schedule"] <= 90
