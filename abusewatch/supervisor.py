@@ -119,7 +119,7 @@ def process_commands(host: str, port: int) -> dict[str, list[str]]:
             "--without-mingle",
         ],
     }
-    if (BASE_DIR / "cameras" / "management" / "commands" / "run_ingest.py").exists():
+    if (BASE_DIR / "detection" / "management" / "commands" / "run_ingest.py").exists():
         commands["ingest"] = [python, "manage.py", "run_ingest"]
     # Periodic tasks (retention); schedule file under var/ (CELERY_BEAT_SCHEDULE_FILENAME).
     commands["beat"] = [*celery, "beat", "-l", "INFO"]
