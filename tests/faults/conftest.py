@@ -83,9 +83,16 @@ def celery(
         extra["REDIS_URL"] = redis_url
     return Process(
         [sys.executable, "-m", "celery", "-A", "abusewatch", *args],
-        env=child_env(model_dir, **extra),
+        env=fault_env(model_dir, **extra),
         log=log,
     )
+
+
+def fault_env(model_dir: Path, **extra: str) -> dict[str, str]:
+    """child_env, where `extra` may also replace what it sets (REDIS_URL: the test's own)."""
+    env = child_env(model_dir)
+    env.update(extra)
+    return env
 
 
 def pipeline_worker(name: str, *, model_dir: Path, log: Path, **env: str) -> Process:
