@@ -6,7 +6,8 @@ the broker's visibility timeout, an hour on Redis). `pending_reconcile`, run by 
 RECONCILE_INTERVAL_SECONDS on the default queue (so it runs while the inference worker is
 down), queues every window pending for longer than PENDING_REQUEUE_AFTER_SECONDS since it was
 last queued, and marks it failed, with the reason, once it was queued PENDING_MAX_ATTEMPTS
-times.
+times and the inference queue holds nothing that could still reach it (a long backlog is
+not a lost window).
 
 Queuing twice is harmless: scoring skips windows already scored by the active model, and one
 detection per window and model is a database constraint. Two reconcilers running at once queue
@@ -23,10 +24,14 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from detection import inference
 from detection.models import Segment
 from detection.pipeline import enqueue, segment_mark_failed
 
 logger = logging.getLogger(__name__)
+
+# The Celery queue of `detection.*` tasks (CELERY_TASK_ROUTES); on Redis, a list of that name.
+INFERENCE_QUEUE = "inference"
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,11 @@ def pending_reconcile(*, limit: int = 500) -> ReconcileReport:
     requeued: list[int] = []
     failed: list[int] = []
     not_queued: list[int] = []
+    backlog = _inference_backlog() if stale else 0
     for segment_id, queued_at, attempts in stale:
-        if attempts >= settings.PENDING_MAX_ATTEMPTS:
+        # Behind a backlog the window may still be reached: give up only when nothing is
+        # waiting ahead of it; until then it is queued again like the others.
+        if attempts >= settings.PENDING_MAX_ATTEMPTS and backlog == 0:
             reason = (
                 f"not analysed after being queued {attempts} times, "
                 f"{settings.PENDING_REQUEUE_AFTER_SECONDS:g} s apart (broker or inference "
@@ -82,6 +90,18 @@ def pending_reconcile(*, limit: int = 500) -> ReconcileReport:
             "reconciler: %d window(s) queued again, %d given up", len(requeued), len(failed)
         )
     return ReconcileReport(requeued=requeued, failed=failed, not_queued=not_queued)
+
+
+def _inference_backlog() -> int:
+    """Messages waiting on the inference queue (0 without a broker or when it cannot say)."""
+    client = inference.redis_client()
+    if client is None:
+        return 0
+    try:
+        return int(client.llen(INFERENCE_QUEUE))
+    except Exception as error:  # the broker is down: nothing it holds can reach the model
+        logger.warning("reconciler: queue depth unknown (%s)", type(error).__name__)
+        return 0
 
 
 def pending_summary(now: dt.datetime | None = None) -> tuple[int, float]:

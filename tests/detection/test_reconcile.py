@@ -65,7 +65,8 @@ def test_windows_from_before_queued_at_existed_count_from_their_creation(setting
     assert reconcile.pending_reconcile().requeued == [legacy.pk]
 
 
-def test_after_the_last_attempt_a_window_is_failed_with_its_reason(settings, queued):
+def test_after_the_last_attempt_a_window_is_failed_with_its_reason(settings, queued, purge_queues):
+    # purge_queues: messages left by earlier tests would read as a backlog ahead of it.
     settings.PENDING_REQUEUE_AFTER_SECONDS = 60
     settings.PENDING_MAX_ATTEMPTS = 3
     hopeless = _pending(61, attempts=3)
@@ -111,3 +112,21 @@ def test_beat_runs_the_reconciler_on_the_default_queue_often_enough_for_the_boun
     assert route["queue"].name == "default"
     # A killed worker's window must be picked up well within two minutes.
     assert settings.PENDING_REQUEUE_AFTER_SECONDS + entry["schedule"] <= 90
+
+
+def test_a_backlog_on_the_inference_queue_is_not_a_reason_to_give_up(settings, queued):
+    from detection import inference
+
+    settings.PENDING_REQUEUE_AFTER_SECONDS = 60
+    settings.PENDING_MAX_ATTEMPTS = 3
+    behind = _pending(61, attempts=3)
+    client = inference.redis_client()
+    client.delete("inference")
+    client.rpush("inference", "a message still ahead of it")
+    try:
+        report = reconcile.pending_reconcile()
+    finally:
+        client.delete("inference")
+    assert report.failed == [] and report.requeued == [behind.pk], report
+    behind.refresh_from_db()
+    assert behind.status == Segment.Status.PENDING and behind.analysis_attempts == 4
