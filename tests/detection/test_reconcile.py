@@ -50,6 +50,7 @@ def test_only_windows_pending_past_the_bound_are_queued_again_and_only_once(sett
     assert report.requeued == [stale.pk] and queued == [stale.pk], (report, done.pk, fresh.pk)
     stale.refresh_from_db()
     assert stale.analysis_attempts == 2
+    assert stale.queued_at is not None
     assert timezone.now() - stale.queued_at < dt.timedelta(seconds=5)
     # Run again at once (two beats, a second reconciler): nothing is queued twice.
     assert reconcile.pending_reconcile().requeued == []

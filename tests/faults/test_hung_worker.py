@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -23,7 +24,7 @@ BEAT_EVERY = 1.0
 STALE_AFTER = 4.0
 
 
-def healthz() -> tuple[int, dict]:
+def healthz() -> tuple[int, dict[str, Any]]:
     response = Client().get("/healthz")
     return response.status_code, response.json()
 

@@ -70,9 +70,8 @@ def test_supervisor_restarts_a_killed_redis_and_a_hung_worker(model_dir, var_dir
 
         def beating(name: str) -> bool:
             try:
-                return any(
-                    name in key.decode() for key in client.hkeys("abusewatch:worker-heartbeats")
-                )
+                keys = client.hkeys("abusewatch:worker-heartbeats")
+                return any(name in (k.decode() if isinstance(k, bytes) else k) for k in keys)
             except redis.RedisError:
                 return False
 
