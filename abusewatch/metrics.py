@@ -24,6 +24,7 @@ from alerts.live import redis_client, websocket_clients_open
 from alerts.models import WebhookDelivery
 from cameras.models import Camera
 from detection.models import Case, Detection, RetentionRun, Segment
+from detection.reconcile import pending_summary
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class AbuseWatchCollector:
         for row in Case.objects.values("band", "status").annotate(n=Count("pk")).order_by():
             cases.add_metric([row["band"], row["status"]], row["n"])
         yield cases
+        yield from self._pending()
         yield from self._redis()
         yield from self._storage()
 
@@ -104,6 +106,19 @@ class AbuseWatchCollector:
             ingested.add_metric(values, camera.ingested)
             skipped.add_metric(values, camera.skipped)
         yield from (fps, status, ingested, skipped)
+
+    def _pending(self) -> Iterator[Metric]:
+        # From the database, not the queue: a window whose message was lost (broker restarted,
+        # worker killed) is pending with an empty queue.
+        count, oldest = pending_summary()
+        yield GaugeMetricFamily(
+            "abusewatch_windows_pending", "Windows stored and waiting for the model.", value=count
+        )
+        yield GaugeMetricFamily(
+            "abusewatch_windows_pending_oldest_seconds",
+            "Age of the oldest window waiting for the model (0 when none waits).",
+            value=oldest,
+        )
 
     def _redis(self) -> Iterator[Metric]:
         client = redis_client()

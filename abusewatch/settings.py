@@ -196,6 +196,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": redis_py_url(REDIS_URL),
             "KEY_PREFIX": env_str("CACHE_PREFIX", "abusewatch"),
+            # A Redis that is down or hung must fail fast: sign-in then counts failures in
+            # the process's own memory (abusewatch.login_throttle) instead of waiting.
+            "OPTIONS": {"socket_connect_timeout": 2.0, "socket_timeout": 2.0},
         }
     }
 
@@ -247,6 +250,24 @@ CELERY_BEAT_SCHEDULE["operations-retention"] = {
     "schedule": RETENTION_SWEEP_MINUTES * 60.0,
     "options": {"queue": "default"},
 }
+# Windows pending longer than this since last queued are queued again (a lost message, a
+# killed worker); after PENDING_MAX_ATTEMPTS queuings they are marked failed with the reason.
+# Checked by beat every RECONCILE_INTERVAL_SECONDS (beat runs in `bin/run` and must run in
+# production: `celery -A abusewatch beat`). Keep the bound above the slowest batch's time.
+PENDING_REQUEUE_AFTER_SECONDS = env_float("PENDING_REQUEUE_AFTER_SECONDS", 60.0)
+PENDING_MAX_ATTEMPTS = env_int("PENDING_MAX_ATTEMPTS", 5)
+RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 20.0)
+CELERY_BEAT_SCHEDULE["detection-reconcile-pending"] = {
+    "task": "operations.reconcile_pending",
+    "schedule": RECONCILE_INTERVAL_SECONDS,
+    # A run that waited longer than an interval (broker down) is replaced by the next one.
+    "options": {"queue": "default", "expires": RECONCILE_INTERVAL_SECONDS},
+}
+# /healthz fails while a window has waited longer than this, or a worker has not beaten its
+# heart for WORKER_HEARTBEAT_STALE_SECONDS (abusewatch.heartbeat).
+HEALTHZ_PENDING_MAX_AGE_SECONDS = env_float("HEALTHZ_PENDING_MAX_AGE_SECONDS", 300.0)
+WORKER_HEARTBEAT_INTERVAL_SECONDS = env_float("WORKER_HEARTBEAT_INTERVAL_SECONDS", 5.0)
+WORKER_HEARTBEAT_STALE_SECONDS = env_float("WORKER_HEARTBEAT_STALE_SECONDS", 20.0)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Bearer token a Prometheus server sends to /metrics (operators' sessions work too).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")

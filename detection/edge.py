@@ -3,7 +3,9 @@
 `POST /api/edge/clips/` with `Authorization: Bearer <camera upload token>` and a multipart body:
 `clip` (the video file) and `started_at` (ISO 8601 with a time zone). The clip is checked (size,
 container, codec, duration, decodability) before anything is stored, then it follows the same
-path as an ingested window: Segment, preview, motion gate, inference queue.
+path as an ingested window: Segment, preview, motion gate, inference queue. The answer is
+202 as soon as the clip is stored, whatever the broker does; a retry of the same clip for the
+same start gets the same answer (idempotent), a different clip for that start 409.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.hashing import file_sha256
 from cameras.ingest.media import MediaError, motion_score, remux_file, transcode_preview
 from cameras.models import Camera
 from cameras.services import camera_for_upload_token
@@ -129,6 +132,11 @@ def edge_clip_store(*, camera: Camera, upload: UploadedFile[bytes], started_at: 
         with original.open("wb") as handle:
             for chunk in upload.chunks():
                 handle.write(chunk)
+        stored = Segment.objects.filter(camera=camera, started_at=started_at).first()
+        if stored is not None and stored.original_sha256 == file_sha256(original):
+            # The same clip again: a device retrying after our answer was lost. Answer as
+            # the first time instead of refusing it as a conflict.
+            return stored
         clip = check_clip(original, fps=camera.analysis_fps, frame_size=model_frame_size())
         # The device's bytes are the evidence, stored as sent; the preview is a video-only
         # faststart MP4: remuxed when already H.264, transcoded otherwise.
@@ -184,10 +192,12 @@ class EdgeClipUpload(APIView):
 
     @extend_schema(
         request={"multipart/form-data": EdgeClipInput},
-        responses={201: EdgeClipOutput},
+        responses={202: EdgeClipOutput},
         auth=[],
         description="An edge device pushes one clip, authenticated by its camera's upload "
-        "token (Authorization: Bearer <token>).",
+        "token (Authorization: Bearer <token>). 202: the clip is stored and will be analysed "
+        "(even while the queue is unavailable). Sending the same clip for the same start "
+        "again answers 202 with the stored segment; a different clip for that start is 409.",
     )
     def post(self, request: Request) -> Response:
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -254,7 +264,8 @@ class EdgeClipUpload(APIView):
                 "status": segment.status,
                 "original_sha256": segment.original_sha256,
             },
-            status=status.HTTP_201_CREATED,
+            # Accepted: stored; analysis follows (see detection.reconcile if the queue is down).
+            status=status.HTTP_202_ACCEPTED,
         )
 
     @staticmethod

@@ -75,6 +75,12 @@ class Segment(models.Model):
     motion_score = models.FloatField(null=True, blank=True)
     frame_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the window was last handed to the inference queue, and how many times: the
+    # reconciler re-queues windows pending too long (a lost broker message, a killed worker)
+    # and gives up with a reason after PENDING_MAX_ATTEMPTS (detection.reconcile).
+    queued_at = models.DateTimeField(null=True, blank=True)
+    analysis_attempts = models.PositiveSmallIntegerField(default=0)
+    status_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 
 from audit.hashing import file_sha256
 from audit.services import audit_record
@@ -108,6 +109,9 @@ def segment_create(
     )
     gated = motion_score is not None and motion_score < settings.MOTION_GATE_THRESHOLD
     segment.status = Segment.Status.SKIPPED if gated else Segment.Status.PENDING
+    if not gated:
+        segment.queued_at = timezone.now()
+        segment.analysis_attempts = 1
     stamp = f"{started_at:%H%M%S-%f}"
     stored: list[str] = []
     try:
@@ -182,13 +186,28 @@ def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int | 
 # --- Stage 2: enqueue ---------------------------------------------------------------------------
 
 
-def enqueue(segment_id: int, frames: np.ndarray | None) -> None:
-    """Hand a stored window to the inference queue (its decoded frames, if any, ride along)."""
-    if frames is not None:
-        inference.frames_put(segment_id, frames)
-    inference.pending_push(segment_id)
-    # By name: detection.tasks imports this module.
-    signature("detection.analyse_segment", args=(segment_id,)).apply_async()
+def enqueue(segment_id: int, frames: np.ndarray | None) -> bool:
+    """Hand a stored window to the inference queue (its decoded frames, if any, ride along).
+
+    Never raises: the window is already stored and pending, so a broker that is down must not
+    turn its upload or its camera reader into an error. The failure is logged and the
+    reconciler (detection.reconcile) queues the window again once the broker is back.
+    Returns whether the window reached the queue.
+    """
+    try:
+        if frames is not None:
+            inference.frames_put(segment_id, frames)
+        inference.pending_push(segment_id)
+        # By name: detection.tasks imports this module.
+        signature("detection.analyse_segment", args=(segment_id,)).apply_async()
+    except Exception as error:  # any broker client error: redis-py's, kombu's, OSError
+        logger.warning(
+            "window %s stored but not queued (%s); the reconciler will queue it again",
+            segment_id,
+            type(error).__name__,
+        )
+        return False
+    return True
 
 
 # --- Stage 3: score a batch ---------------------------------------------------------------------
@@ -565,7 +584,7 @@ def segment_mark_failed(*, segment_id: int, reason: str) -> None:
             # The camera's lock first, in the order triage takes its locks.
             Camera.objects.select_for_update().filter(pk=segment.camera_id).first()
             Segment.objects.filter(pk=segment_id, status=Segment.Status.PENDING).update(
-                status=Segment.Status.FAILED
+                status=Segment.Status.FAILED, status_reason=reason[:300]
             )
             segment_attach_to_nearby_cases(segment)
     audit_record(

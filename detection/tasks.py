@@ -15,6 +15,7 @@ from detection import inference
 from detection.models import RetentionRun
 from detection.notifications import CASE_NOTIFY_TASK, case_notification_create
 from detection.pipeline import STAGE2_TASK, segment_finish_stage2, segments_analyse
+from detection.reconcile import pending_reconcile
 from detection.retention import retention_run
 
 
@@ -65,6 +66,13 @@ def retention_sweep() -> int:
     """Run by beat. Idempotent: a second run finds nothing more to erase."""
     report = retention_run(dry_run=False, trigger=RetentionRun.Trigger.SCHEDULE)
     return len(report.erasures)
+
+
+@shared_task(name="operations.reconcile_pending", max_retries=0, ignore_result=True)
+def reconcile_pending() -> int:
+    """Run by beat. On the default queue (not `detection.*`): it must run while the inference
+    worker is dead or hung, which is when it is needed. Returns windows queued again."""
+    return len(pending_reconcile().requeued)
 
 
 @shared_task(name=CASE_NOTIFY_TASK, acks_late=True, max_retries=3)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -17,6 +18,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 def healthz() -> tuple[int, dict[str, Any]]:
     response = Client().get("/healthz")
     return response.status_code, response.json()
+
+
+@pytest.fixture(autouse=True)
+def _no_heartbeats_of_other_tests():
+    """Workers killed by earlier tests (tests/faults) leave their last beat behind."""
+    from abusewatch.heartbeat import heartbeat_key
+    from alerts.live import redis_client
+
+    redis_client().delete(heartbeat_key())
 
 
 def test_healthz_with_a_real_worker_down_then_up():
@@ -56,6 +66,7 @@ def test_healthz_with_a_real_worker_down_then_up():
                 "broker": {"ok": True},
                 "model": {"ok": True},
                 "workers": {"ok": True, "count": 1},
+                "pending": {"ok": True, "count": 0, "oldest_seconds": 0.0},
             },
         }
     finally:
@@ -72,3 +83,41 @@ def test_healthz_reports_a_broker_that_is_down_without_leaking_its_address(setti
     assert body["checks"]["broker"] == {"ok": False, "error": "ConnectionError"}
     assert body["checks"]["workers"] == {"ok": False, "error": "BrokerDown"}
     assert "hunter2" not in str(body) and "127.0.0.1" not in str(body)
+
+
+def test_healthz_fails_while_a_window_waits_too_long(settings):
+    from django.utils import timezone
+
+    from detection.models import Segment
+    from tests import factories
+
+    settings.HEALTHZ_PENDING_MAX_AGE_SECONDS = 300
+    stuck = factories.SegmentFactory(status=Segment.Status.PENDING)
+    Segment.objects.filter(pk=stuck.pk).update(
+        created_at=timezone.now() - dt.timedelta(seconds=301)
+    )
+    status, body = healthz()
+    assert status == 503
+    assert body["checks"]["pending"]["ok"] is False and body["checks"]["pending"]["count"] == 1
+    assert body["checks"]["pending"]["oldest_seconds"] >= 301
+
+
+def test_a_stale_heartbeat_fails_the_workers_check(monkeypatch):
+    import json
+
+    from abusewatch.celery import app
+    from abusewatch.heartbeat import heartbeat_key
+    from alerts.live import redis_client
+
+    client = redis_client()
+    now = float(client.time()[0])
+    client.hset(heartbeat_key(), "fresh@host", json.dumps({"at": now, "pid": 1}))
+    client.hset(heartbeat_key(), "hung@host", json.dumps({"at": now - 60, "pid": 2}))
+    client.hset(heartbeat_key(), "garbage@host", b"not json")
+    # Only the fresh worker answers a ping, as a SIGSTOPped one would not (the real thing:
+    # tests/faults/test_hung_worker.py).
+    monkeypatch.setattr(app.control, "ping", lambda timeout: [{"fresh@host": {"ok": "pong"}}])
+    status, body = healthz()
+    assert status == 503
+    assert body["checks"]["workers"] == {"ok": False, "count": 1, "hung": 1}
+    assert "hung@host" not in str(body)

@@ -79,3 +79,32 @@ def test_bad_bodies_are_400_not_500(world: World):
     assert client.post("/api/auth/token/", {}, format="json").status_code == 400
     long_name = page_login("x" * 10_000, "wrong")
     assert long_name == 200
+
+
+@pytest.fixture
+def redis_down(settings):
+    """The shared cache points at a Redis that is not there (port 1 refuses at once)."""
+    from abusewatch import login_throttle
+
+    caches = dict(settings.CACHES)
+    caches["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+    }
+    settings.CACHES = caches
+    login_throttle.cache._local.clear()
+    yield
+    login_throttle.cache._local.clear()
+
+
+def test_token_sign_in_while_redis_is_down_works_and_still_limits_guessing(
+    world: World, redis_down, caplog
+):
+    # Before: a 500 for everyone (issue #16 item 2). Now: the right password signs in...
+    assert token("lee", PASSWORD) == 200
+    assert page_login("alice", PASSWORD) == 302
+    # ...and wrong ones are still counted, in this process's memory.
+    assert [token("lee", "wrong") for _ in range(3)] == [400, 400, 400]
+    assert token("lee", PASSWORD) == 429, "guessing must stay limited while Redis is down"
+    assert "shared cache unavailable (ConnectionError)" in caplog.text

@@ -116,3 +116,16 @@ def test_metrics_refused_to_anonymous_and_without_a_configured_token(world: Worl
     # An empty token setting must not let an empty bearer in.
     assert Client().get("/metrics", headers={"Authorization": "Bearer "}).status_code == 403
     assert as_user(world.olga).post("/metrics").status_code == 405
+
+
+def test_windows_stuck_pending_with_an_empty_queue_show_in_the_scrape(world: World):
+    # Issue #16: a lost broker left 35 windows pending while the queue depth read 0.
+    long_ago = timezone.now() - dt.timedelta(seconds=600)
+    for _ in range(3):
+        stuck = factories.SegmentFactory(camera=world.camera_a, status=Segment.Status.PENDING)
+        Segment.objects.filter(pk=stuck.pk).update(created_at=long_ago)
+    factories.SegmentFactory(camera=world.camera_a, status=Segment.Status.ANALYSED)
+    samples = scrape(as_user(world.olga))
+    assert one(samples, "abusewatch_windows_pending") == 3, "pending windows not counted"
+    oldest = one(samples, "abusewatch_windows_pending_oldest_seconds")
+    assert 599 <= oldest < 660, f"oldest pending age {oldest} s, expected about 600 s"

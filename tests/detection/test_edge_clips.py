@@ -66,7 +66,7 @@ def push(
 @pytest.mark.django_db
 def test_a_pushed_clip_is_stored_unaltered_with_a_playable_preview(world, token, clip_bytes):
     response = push(token, clip_bytes)
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     segment = Segment.objects.get(pk=response.json()["segment"])
     assert segment.camera == world.camera_a and segment.source == Segment.Source.EDGE
     assert segment.started_at == dt.datetime.fromisoformat(START)
@@ -109,7 +109,7 @@ def _mjpeg_avi(source: Path, target: Path, seconds: float = 2.0) -> bytes:
 def test_a_motion_jpeg_clip_is_kept_as_sent_with_an_h264_preview(world, token, tmp_path):
     content = _mjpeg_avi(fixture_clips()[1], tmp_path / "box.avi")
     response = push(token, content, name="box.avi")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     segment = Segment.objects.get(pk=response.json()["segment"])
     assert Path(segment.original.path).read_bytes() == content
     assert 1.0 < segment.duration_seconds < 3.0
@@ -194,7 +194,7 @@ def test_bad_clips_are_refused_with_a_reason_and_nothing_is_stored(
 def test_path_in_the_file_name_never_reaches_the_disk(world, token, clip_bytes):
     # Django keeps only the base name; whatever survives, storage uses names of its own.
     response = push(token, clip_bytes, name="../../../../tmp/evil.mp4")
-    assert response.status_code in (201, 400)
+    assert response.status_code in (202, 400)
     assert not Path("/tmp/evil.mp4").exists()
     for path in media_files():
         assert "evil" not in path.name
@@ -225,12 +225,51 @@ def test_duration_and_time_are_checked(world, token, clip_bytes, settings):
 
 
 @pytest.mark.django_db
-def test_the_same_start_twice_is_a_conflict_not_a_second_segment(world, token, clip_bytes):
-    assert push(token, clip_bytes).status_code == 201
+def test_another_clip_for_the_same_start_is_a_conflict_not_a_second_segment(world, token):
+    first, other = fixture_clips()[0].read_bytes(), fixture_clips()[1].read_bytes()
+    assert push(token, first).status_code == 202
     files = media_files()
-    again = push(token, clip_bytes)
+    again = push(token, other)
     assert again.status_code == 409 and "already has footage" in again.json()["detail"]
     assert Segment.objects.count() == 1 and media_files() == files
+
+
+@pytest.mark.django_db
+def test_the_same_clip_again_after_a_lost_answer_is_accepted_once(world, token, clip_bytes):
+    # The device never saw our 202 (link dropped) and sends the clip again.
+    first = push(token, clip_bytes)
+    assert first.status_code == 202
+    files = media_files()
+    retry = push(token, clip_bytes)
+    assert retry.status_code == 202, retry.json()
+    same = ("segment", "camera", "status", "original_sha256")
+    assert {k: retry.json()[k] for k in same} == {k: first.json()[k] for k in same}
+    for instant in ("started_at", "ended_at"):
+        assert dt.datetime.fromisoformat(retry.json()[instant]) == dt.datetime.fromisoformat(
+            first.json()[instant]
+        )
+    assert Segment.objects.count() == 1 and media_files() == files
+
+
+@pytest.mark.django_db
+def test_a_broker_that_is_down_still_answers_202_and_leaves_the_window_pending(
+    world, token, clip_bytes, settings, django_capture_on_commit_callbacks, caplog
+):
+    # Nothing listens on port 1: the pipeline's Redis calls fail as when Redis is stopped
+    # (tests/faults/test_redis_outage.py stops a real one, broker included).
+    from detection import inference
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    inference._redis = None
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = push(token, clip_bytes)
+    finally:
+        inference._redis = None
+    assert response.status_code == 202, response.content
+    segment = Segment.objects.get(pk=response.json()["segment"])
+    assert segment.status == Segment.Status.PENDING and segment.queued_at is not None
+    assert "reconciler will queue it again" in caplog.text
 
 
 @pytest.mark.django_db
@@ -249,7 +288,7 @@ def test_a_pushed_clip_is_scored_and_alerted_like_an_ingested_window(
     response = push(
         token, clip_bytes, started_at=(timezone.now() - dt.timedelta(days=3)).isoformat()
     )
-    assert response.status_code == 201
+    assert response.status_code == 202
     segment_id = response.json()["segment"]
     detection = wait_for(
         lambda: Detection.objects.filter(segment_id=segment_id).first(),
