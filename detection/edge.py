@@ -29,7 +29,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cameras.ingest.media import MediaError, motion_score, remux_file, transcode_preview
+from cameras.ingest.media import (
+    MP4_CODECS,
+    MediaError,
+    motion_score,
+    remux_file,
+    streams_besides_video,
+    transcode_preview,
+)
 from cameras.models import Camera
 from cameras.services import camera_for_upload_token
 from detection.model_versions import model_frame_size
@@ -128,10 +135,17 @@ def edge_clip_store(*, camera: Camera, upload: UploadedFile[bytes], started_at: 
             for chunk in upload.chunks():
                 handle.write(chunk)
         clip = check_clip(original, fps=camera.analysis_fps, frame_size=model_frame_size())
-        # The device's bytes are the evidence, stored as sent; the preview is a video-only
-        # faststart MP4: remuxed when already H.264, transcoded otherwise.
+        # The device's bytes are the evidence, stored as sent, when they hold video alone. A
+        # sound track (or any other stream) is dropped before anything is stored, by remuxing
+        # the video bitstream unaltered on its own: no audio recording from CCTV (PIPA Art.
+        # 25(5)). The preview is a video-only faststart MP4: remuxed when already H.264,
+        # transcoded otherwise.
         preview = Path(folder) / "preview.mp4"
         try:
+            if streams_besides_video(original):
+                video_only = Path(folder) / f"video{'.mp4' if clip.codec in MP4_CODECS else '.mkv'}"
+                remux_file(original, video_only)
+                original = video_only
             if clip.browser_playable:
                 remux_file(original, preview)
             else:

@@ -287,6 +287,8 @@ class CameraReader(threading.Thread):
         return delivered
 
     def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
+        # Demuxing the video stream alone is what keeps sound out of storage: a camera's audio
+        # track is never read, so no window can carry it (PIPA Art. 25(5)).
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream marker
