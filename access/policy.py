@@ -178,6 +178,8 @@ REPORTS = Subject(station="station")
 # case they may see: detection.selectors.segments_visible_to).
 SEGMENTS = Subject(site="camera__site")
 DETECTIONS = Subject(site="segment__camera__site")
+# A parent's viewing request is the centre's business: its admins (and operators) only.
+VIEWING_REQUESTS = Subject(site="site")
 
 _NOTHING = Q(pk__in=[])
 
