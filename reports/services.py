@@ -37,6 +37,7 @@ def police_report_send(*, case: Case, reason: str, actor: Actor = None) -> Polic
         station_id=locked_case.camera.site.police_station_id,
         reason=reason,
         sent_at=timezone.now(),
+        reported_by=actor if isinstance(actor, User) else None,
     )
     audit_record(
         actor=actor,

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from access.policy import Role, may_view_unblurred, role_of
+from access.policy import Role, may_see_reporter, may_view_unblurred, role_of
 from audit.models import AuditEvent
 from audit.services import audit_record
 from detection.selectors import segments_visible_to
@@ -90,6 +90,7 @@ def _render_detail(
             "decisions": case.decisions.select_related("expert"),
             "packages": packages,
             "signing_fingerprint": _signing_fingerprint(),
+            "reporter_visible": may_see_reporter(request.user, station_id=report.station_id),
             "form": form or ReportStatusForm(report=report),
         },
         status=status,
