@@ -26,6 +26,7 @@ from cameras.sources import source_allowed_for
 from detection.model_versions import model_version_active
 from detection.models import Band
 from detection.selectors import cases_visible_to, peak_scores_by_bucket
+from detection.storage import storage_plan
 from portal.http import client_ip
 from portal.timeline import timeline_bars
 
@@ -70,7 +71,14 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-started_at")[:50]
     )
     return render(
-        request, "cameras/site_detail.html", {"site": site, "cameras": cameras, "cases": cases}
+        request,
+        "cameras/site_detail.html",
+        {
+            "site": site,
+            "cameras": cameras,
+            "cases": cases,
+            "storage": storage_plan(sites=[site]),
+        },
     )
 
 

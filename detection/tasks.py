@@ -16,6 +16,7 @@ from detection.models import RetentionRun
 from detection.notifications import CASE_NOTIFY_TASK, case_notification_create
 from detection.pipeline import segments_analyse
 from detection.retention import retention_run
+from detection.storage import storage_warn_operators
 
 
 @shared_task(
@@ -36,6 +37,8 @@ def analyse_segment(segment_id: int) -> int:
 def retention_sweep() -> int:
     """Run by beat. Idempotent: a second run finds nothing more to erase."""
     report = retention_run(dry_run=False, trigger=RetentionRun.Trigger.SCHEDULE)
+    # Warn operators long before the quota would collide with the legal minimum.
+    storage_warn_operators()
     return len(report.erasures)
 
 
