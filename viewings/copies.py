@@ -76,14 +76,32 @@ def mosaic_outside(image: np.ndarray, box: Box, cell: int = MOSAIC_CELL_PX) -> n
     return mosaic
 
 
+def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
+    """Split at " · " so that each line fits `width` where it can."""
+    lines: list[str] = []
+    for part in text.split(" · "):
+        candidate = f"{lines[-1]} · {part}" if lines else part
+        if lines and font.getlength(candidate) <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(part)
+    return lines
+
+
 def burn_watermark(image: np.ndarray, text: str) -> np.ndarray:
-    """A dark band along the bottom with the watermark text in white."""
+    """A dark band along the bottom with the whole watermark text in white, on as many lines
+    as the frame's width needs (a cut-off recipient would defeat the watermark)."""
     picture = Image.fromarray(image)
     draw = ImageDraw.Draw(picture)
     width, height = picture.size
-    band = min(WATERMARK_BAND_PX, height // 4)
+    size = max(min(WATERMARK_BAND_PX, height // 4) - 8, 8)
+    font = _font(size)
+    lines = _wrap(text, font, width - 8)
+    line_px = size + 4
+    band = min(line_px * len(lines) + 6, height // 2)
     draw.rectangle((0, height - band, width, height), fill=(0, 0, 0))
-    draw.text((4, height - band + 3), text, fill=(255, 255, 255), font=_font(max(band - 8, 8)))
+    for index, line in enumerate(lines):
+        draw.text((4, height - band + 3 + index * line_px), line, fill=(255, 255, 255), font=font)
     return np.asarray(picture, dtype=np.uint8)
 
 
