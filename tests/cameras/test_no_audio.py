@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import zipfile
 from pathlib import Path
 
 import av
@@ -118,3 +119,38 @@ def test_the_camera_page_says_audio_is_not_recorded(world: World):
     page = client_as(world.alice).get(f"/sites/cameras/{world.camera_a.pk}/").content.decode()
     assert "Audio is not recorded" in page and "음성은 녹음하지 않습니다" in page
     assert "개인정보 보호법 제25조 제5항" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("media_root")
+def test_evidence_packages_of_footage_sent_with_audio_carry_no_audio(
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks
+):
+    from reports.services import evidence_package_create
+
+    token = camera_issue_upload_token(camera=world.camera_a, actor=world.alice)
+    started = world.violent_case_a.started_at
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api_as(None).post(
+            "/api/edge/clips/",
+            {
+                "clip": SimpleUploadedFile("box.mp4", CLIP.read_bytes(), content_type="video/mp4"),
+                "started_at": started.isoformat(),
+            },
+            format="multipart",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+    assert response.status_code == 201, response.json()
+    world.violent_case_a.segments.add(response.json()["segment"])
+
+    package = evidence_package_create(report=world.report_a, actor=world.lee)
+
+    videos = 0
+    with zipfile.ZipFile(package.file.path) as archive:
+        for name in archive.namelist():
+            if Path(name).suffix in {".mp4", ".mkv"}:
+                target = tmp_path / Path(name).name
+                target.write_bytes(archive.read(name))
+                assert audio_stream_count(target) == 0, name
+                videos += 1
+    assert videos >= 2  # the original and its preview at least
