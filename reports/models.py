@@ -41,12 +41,6 @@ class PoliceReport(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.TextField(blank=True, max_length=5000)
-    # The staff member who triggered or confirmed the report. The report itself names the
-    # centre as reporter; this person's identity is confidential (아동학대범죄의 처벌 등에 관한
-    # 특례법 제10조 제3항) and shown only where access.policy.may_see_reporter allows.
-    reported_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
 
     class Meta:
         ordering = ["-sent_at"]

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from access.policy import may_see_reporter
 from detection.serializers import CaseOutput
 from reports.models import PoliceReport
+from reports.selectors import report_reporter
 
 
 class PoliceReportOutput(serializers.ModelSerializer[PoliceReport]):
@@ -37,11 +38,9 @@ class PoliceReportOutput(serializers.ModelSerializer[PoliceReport]):
 
     def get_reported_by(self, report: PoliceReport) -> str | None:
         request = self.context.get("request")
-        if request is None or report.reported_by is None:
+        if request is None or not may_see_reporter(request.user, station_id=report.station_id):
             return None
-        if not may_see_reporter(request.user, station_id=report.station_id):
-            return None
-        return str(report.reported_by.get_username())
+        return report_reporter(report)
 
 
 class PoliceReportStatusInput(serializers.Serializer[dict[str, Any]]):

@@ -37,8 +37,9 @@ def police_report_send(*, case: Case, reason: str, actor: Actor = None) -> Polic
         station_id=locked_case.camera.site.police_station_id,
         reason=reason,
         sent_at=timezone.now(),
-        reported_by=actor if isinstance(actor, User) else None,
     )
+    # The actor of this event is the staff member who triggered or confirmed the report: the
+    # audit chain is where that confidential fact lives (reports.selectors.report_reporter).
     audit_record(
         actor=actor,
         action="police_report.send",

@@ -19,7 +19,7 @@ from reports.forms import ReportStatusForm
 from reports.links import evidence_link, read_evidence_token
 from reports.models import PoliceReport
 from reports.redaction import WorkingCopyUnavailable, parse_exempt_regions, working_copy_for
-from reports.selectors import packages_visible_to, reports_visible_to
+from reports.selectors import packages_visible_to, report_reporter, reports_visible_to
 from reports.services import evidence_package_create, police_report_update
 from reports.signing import key_fingerprint, public_key_pem, signing_key
 
@@ -90,7 +90,9 @@ def _render_detail(
             "decisions": case.decisions.select_related("expert"),
             "packages": packages,
             "signing_fingerprint": _signing_fingerprint(),
-            "reporter_visible": may_see_reporter(request.user, station_id=report.station_id),
+            "reporting_staff": report_reporter(report)
+            if may_see_reporter(request.user, station_id=report.station_id)
+            else None,
             "form": form or ReportStatusForm(report=report),
         },
         status=status,

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import User
 
+from reports.selectors import report_reporter
 from tests.conftest import World, api_as
 from tests.support.footage import client_as
 from tests.support.storage import footage_segment
@@ -40,7 +41,7 @@ def reported(world: World):
 
 def test_police_and_operators_see_who_reported(world: World, reported):
     _request, report = reported
-    assert report.reported_by.username == "dana-teacher"
+    assert report_reporter(report) == "dana-teacher"
     for user in (world.lee, world.olga):
         page = client_as(user).get(f"/reports/{report.pk}/").content.decode()
         assert world.site_a.name in page.split('id="reporter"')[1].split("</dd>")[0]
