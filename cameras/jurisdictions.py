@@ -29,6 +29,7 @@ class Jurisdiction:
     copy_reference: str
     no_audio_reference: str
     access_log_reference: str
+    # The duty to report (and, in its third paragraph, the reporter's confidentiality).
     report_reference: str
 
     @property
@@ -43,11 +44,11 @@ KOREA = Jurisdiction(
     retention_reference="영유아보육법 제15조의4 제3항",
     viewing_reply_days=10,
     viewing_within_days=7,
-    viewing_reference="영유아보육법 제15조의5 제1항 제1호, 시행규칙 제9조의3",
-    copy_reference="영유아보육법 제15조의5 제2항; 개인정보 보호법 제25조",
+    viewing_reference="영유아보육법 제15조의5 제1항 제1호 및 같은 법 시행규칙",
+    copy_reference="영유아보육법 제15조의5; 개인정보 보호법 제25조",
     no_audio_reference="개인정보 보호법 제25조 제5항",
-    access_log_reference="영유아보육법 제15조의5 제3항",
-    report_reference="아동학대범죄의 처벌 등에 관한 특례법 제10조 제3항",
+    access_log_reference="영유아보육법 제15조의5 및 같은 법 시행규칙",
+    report_reference="아동학대범죄의 처벌 등에 관한 특례법 제10조",
 )
 
 JURISDICTIONS: dict[str, Jurisdiction] = {KOREA.code: KOREA}
