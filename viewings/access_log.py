@@ -37,6 +37,11 @@ KINDS: dict[str, tuple[str, str]] = {
     "footage.copy.download": ("download", "다운로드 / download"),
     "segment.purge": ("erasure", "삭제 / erasure"),
 }
+OUTCOMES: dict[str, str] = {
+    "success": "정상 / success",
+    "denied": "거부 / denied",
+    "failed": "실패 / failed",
+}
 WHY: dict[str, str] = {
     "viewing_request": "보호자 열람 요청 / parent's viewing request",
     "retention": "보관 기간 경과 / retention period over",
@@ -62,6 +67,10 @@ class AccessEntry:
     camera: str
     outcome: str
     ip_address: str
+
+    @property
+    def outcome_label(self) -> str:
+        return OUTCOMES.get(self.outcome, self.outcome)
 
 
 def _targets(site: Site, camera_id: int | None) -> Q:
@@ -180,7 +189,7 @@ def access_log_csv(entries: list[AccessEntry], *, site: Site) -> str:
                 entry.camera,
                 _csv_safe(entry.who),
                 _csv_safe(entry.why),
-                entry.outcome,
+                entry.outcome_label,
                 entry.ip_address,
                 entry.event_id,
             ]

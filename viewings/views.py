@@ -15,7 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -306,14 +306,18 @@ def access_log(request: HttpRequest, site_pk: int) -> HttpResponse:
         )
         response["Content-Disposition"] = f'attachment; filename="access-log-site-{site.pk}.csv"'
         return response
-    return render(
-        request,
-        "viewings/access_log.html",
-        {
-            "site": site,
-            "form": form,
-            "entries": entries,
-            "printable": request.GET.get("format") == "print",
-            "query": request.GET.urlencode(),
-        },
-    )
+    printable = request.GET.get("format") == "print"
+    # The printable page is the director's register, kept in Korean whatever the screen's
+    # language (the jurisdiction's language: Korea is the only one so far).
+    with translation.override("ko" if printable else translation.get_language()):
+        return render(
+            request,
+            "viewings/access_log.html",
+            {
+                "site": site,
+                "form": form,
+                "entries": entries,
+                "printable": printable,
+                "query": request.GET.urlencode(),
+            },
+        )
