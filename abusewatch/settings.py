@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "detection",
     "reviews",
     "reports",
+    "viewings",
     # The bottom layer: no domain app is imported by these.
     "audit",
     "alerts",
@@ -282,6 +283,16 @@ WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
 # Retry n waits base * 2**(n-1) seconds: 10 s, 20 s, 40 s ... with the defaults.
 WEBHOOK_BACKOFF_SECONDS = env_float("WEBHOOK_BACKOFF_SECONDS", 10.0)
+
+# --- The law of the centres (viewings): parents' viewing requests, storage planning ---------
+VIEWING_ATTACHMENT_MAX_BYTES = env_int("VIEWING_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+# Operators are warned when the disk would reach MEDIA_QUOTA_BYTES within this many days.
+STORAGE_WARNING_DAYS = env_int("STORAGE_WARNING_DAYS", 14)
+CELERY_BEAT_SCHEDULE["viewings-remind"] = {
+    "task": "viewings.remind",
+    "schedule": 3600.0,
+    "options": {"queue": "default"},
+}
 
 # --- Security --------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

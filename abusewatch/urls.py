@@ -20,6 +20,7 @@ urlpatterns = [
     path("sites/", include("detection.site_urls")),
     path("reviews/", include("reviews.urls")),
     path("reports/", include("reports.urls")),
+    path("viewings/", include("viewings.urls")),
     path("api/", include("abusewatch.api_urls")),
     # The admin's own login page would be a way round the limit on failed sign-ins.
     path("admin/login/", LoginView.as_view(), name="admin-login"),

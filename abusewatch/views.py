@@ -22,6 +22,7 @@ from cameras.models import Camera, Site
 from cameras.selectors import cameras_visible_to
 from detection.models import Band, Case, ModelVersion
 from detection.selectors import cases_visible_to
+from detection.storage import storage_plan
 from reports.selectors import reports_visible_to
 from reviews.selectors import case_for_review
 
@@ -53,6 +54,7 @@ def ops_home(request: HttpRequest) -> HttpResponse:
             "camera_count": Camera.objects.count(),
             "open_case_count": Case.objects.exclude(status=Case.Status.CLOSED).count(),
             "active_model": ModelVersion.objects.filter(is_active=True).first(),
+            "storage": storage_plan(),
         },
     )
 

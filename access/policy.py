@@ -178,6 +178,8 @@ REPORTS = Subject(station="station")
 # case they may see: detection.selectors.segments_visible_to).
 SEGMENTS = Subject(site="camera__site")
 DETECTIONS = Subject(site="segment__camera__site")
+# A parent's viewing request is the centre's business: its admins (and operators) only.
+VIEWING_REQUESTS = Subject(site="site")
 
 _NOTHING = Q(pk__in=[])
 
@@ -271,3 +273,13 @@ def is_reviewer(user: AnyUser) -> bool:
 def may_view_unblurred(user: AnyUser) -> bool:
     """Faces of bystanders stay pixelated for everyone but experts and operators."""
     return role_of(user) in {Role.EXPERT, Role.OPERATOR}
+
+
+def may_see_reporter(user: AnyUser, *, station_id: int) -> bool:
+    """Which staff member triggered or confirmed a police report is for the police who
+    received it and for operators only: the centre (where the suspect may work) sees that the
+    centre reported, never who (아동학대범죄의 처벌 등에 관한 특례법 제10조 제3항)."""
+    viewer = viewer_of(user)
+    if not viewer.active:
+        return False
+    return viewer.operator or station_id in viewer.station_ids

@@ -12,8 +12,11 @@ class PoliceStationAdmin(admin.ModelAdmin[PoliceStation]):
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin[Site]):
-    list_display = ["name", "region", "police_station", "retention_hours"]
-    list_filter = ["region"]
+    # Site.clean() refuses a retention below the jurisdiction's minimum, so the admin form
+    # shows the reason under the field, in Korean and English.
+    list_display = ["name", "region", "jurisdiction", "retention_hours", "analysis_paused_at"]
+    list_filter = ["region", "jurisdiction"]
+    readonly_fields = ["analysis_paused_at", "analysis_paused_reason"]
     search_fields = ["name", "address", "director"]
     filter_horizontal = ["admins"]
 

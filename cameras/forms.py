@@ -104,3 +104,20 @@ class DayForm(forms.Form):
         if day is not None and not dt.date(2000, 1, 1) <= day <= dt.date(2100, 1, 1):
             raise forms.ValidationError(_("Choose a day between 2000 and 2100."))
         return day
+
+
+class SiteRetentionForm(forms.Form):
+    """How many days a centre keeps safe footage; the law's minimum is checked by the model."""
+
+    retention_days = forms.IntegerField(
+        label=_("Keep footage for (days)"), min_value=1, max_value=3650
+    )
+
+    def __init__(self, *args: Any, site: Site, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.site = site
+        law = site.law
+        self.fields["retention_days"].help_text = _(
+            "At least %(days)d days (%(reference)s); longer is your choice."
+        ) % {"days": law.min_retention_days, "reference": law.retention_reference}
+        self.fields["retention_days"].initial = site.retention_hours // 24

@@ -9,6 +9,14 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from cameras.jurisdictions import (
+    DEFAULT_JURISDICTION,
+    KOREA,
+    Jurisdiction,
+    jurisdiction_choices,
+    jurisdiction_of,
+    retention_refusal,
+)
 from cameras.rules import camera_setting_errors
 
 
@@ -45,8 +53,18 @@ class Site(models.Model):
         PoliceStation, on_delete=models.PROTECT, related_name="sites"
     )
     timezone = models.CharField(max_length=64, default="Asia/Seoul", validators=[validate_timezone])
-    # Safe footage older than this is erased; footage of open or reported cases is kept.
-    retention_hours = models.PositiveIntegerField(default=72)
+    # The law the centre's CCTV answers to (cameras/jurisdictions.py): it sets the minimum
+    # retention and the viewing-request deadlines.
+    jurisdiction = models.CharField(
+        max_length=8, choices=jurisdiction_choices(), default=DEFAULT_JURISDICTION
+    )
+    # Safe footage older than this is erased; footage of cases, viewing requests and legal
+    # holds is kept. Never below the jurisdiction's minimum (checked in clean()).
+    retention_hours = models.PositiveIntegerField(default=KOREA.min_retention_hours)
+    # Set when the storage quota and the legal minimum collide: new footage of the site is
+    # still recorded, but not analysed, rather than erase footage the law protects.
+    analysis_paused_at = models.DateTimeField(null=True, blank=True)
+    analysis_paused_reason = models.CharField(max_length=500, blank=True)
     admins = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="administered_sites", blank=True
     )
@@ -63,6 +81,15 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def law(self) -> Jurisdiction:
+        return jurisdiction_of(self.jurisdiction)
+
+    def clean(self) -> None:
+        refusal = retention_refusal(code=self.jurisdiction, retention_hours=self.retention_hours)
+        if refusal is not None:
+            raise ValidationError({"retention_hours": refusal})
 
 
 class Camera(models.Model):

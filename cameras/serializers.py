@@ -28,9 +28,16 @@ class SiteOutput(serializers.ModelSerializer[Site]):
             "director",
             "region",
             "timezone",
+            "jurisdiction",
             "retention_hours",
+            "analysis_paused_at",
+            "analysis_paused_reason",
             "police_station",
         ]
+
+
+class SiteRetentionInput(serializers.Serializer[dict[str, Any]]):
+    retention_hours = serializers.IntegerField(min_value=1, max_value=24 * 3650)
 
 
 class CameraOutput(serializers.ModelSerializer[Camera]):

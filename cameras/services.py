@@ -202,3 +202,36 @@ def camera_set_status(
         camera = Camera.objects.get(pk=camera_id)
         broadcast_camera_status(camera)
     return camera
+
+
+def site_set_retention(
+    *, site: Site, retention_hours: int, actor: Actor, ip_address: str | None = None
+) -> Site:
+    """Change how long a site keeps safe footage: longer than its law's minimum is the
+    centre's choice, shorter is refused with the reason (Site.clean names the article)."""
+    before = site.retention_hours
+    site.retention_hours = retention_hours
+    try:
+        site.full_clean()
+    except ValidationError:
+        site.retention_hours = before
+        # The refusal is on record too: an attempt to shorten what the law protects.
+        audit_record(
+            actor=actor,
+            action="site.retention_change",
+            target=site,
+            ip_address=ip_address,
+            outcome="denied",
+            details={"from": before, "to": retention_hours},
+        )
+        raise
+    with transaction.atomic():
+        Site.objects.filter(pk=site.pk).update(retention_hours=retention_hours)
+        audit_record(
+            actor=actor,
+            action="site.retention_change",
+            target=site,
+            ip_address=ip_address,
+            details={"from": before, "to": retention_hours, "jurisdiction": site.jurisdiction},
+        )
+    return site

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from audit.admin import ReadOnlyAdmin
-from detection.models import Case, Detection, ModelVersion, RetentionRun, Segment
+from detection.models import Case, Detection, FootageHold, ModelVersion, RetentionRun, Segment
 
 
 @admin.register(ModelVersion)
@@ -54,3 +54,9 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         "quota_bytes",
         "quota_exceeded",
     ]
+
+
+@admin.register(FootageHold)
+class FootageHoldAdmin(admin.ModelAdmin[FootageHold]):
+    list_display = ["site", "camera", "kind", "starts_at", "ends_at", "held_by", "released_at"]
+    list_filter = ["kind", "site"]

@@ -32,7 +32,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.hashing import file_sha256
-from cameras.ingest.media import MediaError, motion_score, remux_file, transcode_preview
+from cameras.ingest.media import (
+    MP4_CODECS,
+    MediaError,
+    motion_score,
+    remux_file,
+    streams_besides_video,
+    transcode_preview,
+)
 from cameras.models import Camera
 from cameras.services import camera_for_upload_token
 from detection.model_versions import model_frame_size
@@ -132,22 +139,31 @@ def edge_clip_store(*, camera: Camera, upload: UploadedFile[bytes], started_at: 
         with original.open("wb") as handle:
             for chunk in upload.chunks():
                 handle.write(chunk)
-        stored = Segment.objects.filter(camera=camera, started_at=started_at).first()
-        if stored is not None and stored.original_sha256 == file_sha256(original):
-            # The same clip again: a device retrying after our answer was lost. Answer as
-            # the first time instead of refusing it as a conflict.
-            return stored
         clip = check_clip(original, fps=camera.analysis_fps, frame_size=model_frame_size())
-        # The device's bytes are the evidence, stored as sent; the preview is a video-only
-        # faststart MP4: remuxed when already H.264, transcoded otherwise.
+        # The device's bytes are the evidence, stored as sent, when they hold video alone. A
+        # sound track (or any other stream) is dropped before anything is stored, by remuxing
+        # the video bitstream unaltered on its own: no audio recording from CCTV (PIPA Art.
+        # 25(5)). The preview is a video-only faststart MP4: remuxed when already H.264,
+        # transcoded otherwise.
         preview = Path(folder) / "preview.mp4"
         try:
+            if streams_besides_video(original):
+                video_only = Path(folder) / f"video{'.mp4' if clip.codec in MP4_CODECS else '.mkv'}"
+                remux_file(original, video_only)
+                original = video_only
             if clip.browser_playable:
                 remux_file(original, preview)
             else:
                 transcode_preview(original, preview, fps=settings.PREVIEW_TRANSCODE_FPS)
         except MediaError as error:
             raise ClipRejected(str(error)) from error
+        # Compared after the sound track is dropped: what is stored is the video alone, so a
+        # retried clip with audio matches its stored original only in that form.
+        stored = Segment.objects.filter(camera=camera, started_at=started_at).first()
+        if stored is not None and stored.original_sha256 == file_sha256(original):
+            # The same clip again: a device retrying after our answer was lost. Answer as
+            # the first time instead of refusing it as a conflict.
+            return stored
         return segment_create(
             camera_id=camera.pk,
             started_at=started_at,

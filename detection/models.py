@@ -7,10 +7,10 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from cameras.models import Camera
+from cameras.models import Camera, Site
 from detection.bands import Band
 
-__all__ = ["Band", "Case", "Detection", "ModelVersion", "RetentionRun", "Segment"]
+__all__ = ["Band", "Case", "Detection", "FootageHold", "ModelVersion", "RetentionRun", "Segment"]
 
 
 class ModelVersion(models.Model):
@@ -244,3 +244,47 @@ class RetentionRun(models.Model):
 
     def __str__(self) -> str:
         return f"Retention {self.started_at:%Y-%m-%d %H:%M} ({self.purged_segments} purged)"
+
+
+class FootageHold(models.Model):
+    """Footage of a site (one camera, or all of them) over a time range that retention must
+    keep, whatever its age: a parent's viewing request or a legal hold an operator placed.
+
+    Upper layers (viewing requests) record a hold here; retention reads only this table, so it
+    needs to know nothing of why footage is held. A hold is released, never deleted, so the
+    reason footage was kept stays on record.
+    """
+
+    class Kind(models.TextChoices):
+        VIEWING_REQUEST = "viewing", _("Parent's viewing request")
+        LEGAL = "legal", _("Legal hold")
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="footage_holds")
+    # Blank means every camera of the site (a parent names a room, not always a camera).
+    camera = models.ForeignKey(
+        Camera, on_delete=models.PROTECT, related_name="footage_holds", null=True, blank=True
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # What holds it, e.g. "viewings.ViewingRequest:12", for the access log and the admin.
+    held_by = models.CharField(max_length=120, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="footage_hold_range_forward"
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["site"], name="footage_hold_active_idx", condition=Q(released_at=None)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Hold {self.pk} ({self.kind}) {self.starts_at:%Y-%m-%d %H:%M}-{self.ends_at:%H:%M}"

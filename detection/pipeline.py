@@ -78,6 +78,10 @@ class SegmentConflict(ValidationError):
 # --- Stage 1: store a window --------------------------------------------------------------------
 
 
+def site_analysis_paused(camera_id: int) -> bool:
+    return Camera.objects.filter(pk=camera_id, site__analysis_paused_at__isnull=False).exists()
+
+
 def segment_create(
     *,
     camera_id: int,
@@ -108,6 +112,9 @@ def segment_create(
         original_size=original.stat().st_size,
     )
     gated = motion_score is not None and motion_score < settings.MOTION_GATE_THRESHOLD
+    # Storage quota and legal minimum collided (detection/retention.py): keep recording, stop
+    # analysing, until an operator adds space.
+    gated = gated or site_analysis_paused(camera_id)
     segment.status = Segment.Status.SKIPPED if gated else Segment.Status.PENDING
     if not gated:
         segment.queued_at = timezone.now()

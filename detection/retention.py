@@ -24,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
@@ -32,8 +32,9 @@ from access.policy import OPERATORS_GROUP
 from alerts.broadcast import broadcast
 from audit.models import AuditEvent
 from audit.services import audit_record
+from cameras.jurisdictions import jurisdiction_of
 from cameras.models import Site
-from detection.models import Case, RetentionRun, Segment
+from detection.models import Case, FootageHold, RetentionRun, Segment
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +56,42 @@ def held_segment_ids() -> QuerySet[Case, Any]:
     return holding_cases.filter(segments__isnull=False).values("segments")
 
 
+def under_footage_hold() -> Q:
+    """Segments overlapping an active FootageHold (a viewing request or a legal hold) of
+    their camera, or of their whole site."""
+    holds = FootageHold.objects.filter(
+        released_at=None,
+        site_id=OuterRef("camera__site_id"),
+        starts_at__lt=OuterRef("ended_at"),
+        ends_at__gt=OuterRef("started_at"),
+    ).filter(Q(camera=None) | Q(camera_id=OuterRef("camera_id")))
+    return Q(Exists(holds))
+
+
 def purgeable_segments() -> QuerySet[Segment]:
     """Footage retention may erase: analysis over, not purged yet, under no legal hold."""
-    return Segment.objects.filter(status__in=FINISHED_STATUSES).exclude(pk__in=held_segment_ids())
+    return (
+        Segment.objects.filter(status__in=FINISHED_STATUSES)
+        .exclude(pk__in=held_segment_ids())
+        .exclude(under_footage_hold())
+    )
+
+
+def is_held(segment_id: int) -> bool:
+    if held_segment_ids().filter(segments=segment_id).exists():
+        return True
+    return Segment.objects.filter(pk=segment_id).filter(under_footage_hold()).exists()
+
+
+def below_legal_minimum(*, now: dt.datetime) -> Q:
+    """Footage younger than its site's legal minimum retention: never erased, not even to
+    get under the storage quota."""
+    codes = Site.objects.values_list("jurisdiction", flat=True).distinct()
+    young = Q(pk__in=[])
+    for code in codes:
+        hours = jurisdiction_of(code).min_retention_hours
+        young |= Q(camera__site__jurisdiction=code, ended_at__gte=now - dt.timedelta(hours=hours))
+    return young
 
 
 def expired_segments(*, now: dt.datetime) -> QuerySet[Segment]:
@@ -111,7 +145,7 @@ def segment_purge(*, segment_id: int, reason: str, now: dt.datetime | None = Non
         segment = Segment.objects.select_for_update().filter(pk=segment_id).first()
         if segment is None or segment.status not in FINISHED_STATUSES:
             return None
-        if held_segment_ids().filter(segments=segment_id).exists():
+        if is_held(segment_id):
             return None
         copies = list(segment.working_copies.all())
         freed = segment_footage_bytes(segment)
@@ -160,11 +194,14 @@ class RetentionReport:
     quota_exceeded: bool = False
 
 
-def _oldest_purgeable(exclude: set[int]) -> Iterator[Segment]:
-    """Purgeable segments oldest first, in batches, skipping ids already handled."""
+def _oldest_purgeable(exclude: set[int], *, now: dt.datetime) -> Iterator[Segment]:
+    """Purgeable segments past their legal minimum, oldest first, in batches, skipping ids
+    already handled."""
     last: tuple[dt.datetime, int] | None = None
     while True:
-        batch = purgeable_segments().order_by("started_at", "pk")
+        batch = (
+            purgeable_segments().exclude(below_legal_minimum(now=now)).order_by("started_at", "pk")
+        )
         if last is not None:
             batch = batch.filter(Q(started_at__gt=last[0]) | Q(started_at=last[0], pk__gt=last[1]))
         rows = list(batch.prefetch_related("working_copies")[:_QUOTA_BATCH])
@@ -218,7 +255,7 @@ def retention_run(
     # A dry run removed nothing: count what it would have freed.
     projected = usage - report.freed_bytes if dry_run else usage
     if quota and projected > quota:
-        for segment in _oldest_purgeable(handled):
+        for segment in _oldest_purgeable(handled, now=now):
             before = report.freed_bytes
             take(segment, "quota")
             projected -= report.freed_bytes - before
@@ -235,7 +272,50 @@ def retention_run(
         run.save()
         if report.quota_exceeded:
             _alert_quota_exceeded(run)
+        _pause_or_resume_analysis(quota_exceeded=report.quota_exceeded, run=run)
     return report
+
+
+def _pause_or_resume_analysis(*, quota_exceeded: bool, run: RetentionRun) -> None:
+    """When the quota and the legal minimum collide, stop analysing new footage of every site
+    with footage on the disk rather than erase what the law protects; resume once under quota.
+    """
+    if not quota_exceeded:
+        resumed = list(Site.objects.exclude(analysis_paused_at=None).values_list("pk", flat=True))
+        if resumed:
+            Site.objects.filter(pk__in=resumed).update(
+                analysis_paused_at=None, analysis_paused_reason=""
+            )
+            for site_id in resumed:
+                audit_record(
+                    actor=None,
+                    action="site.analysis_resume",
+                    details={"site": site_id, "retention_run": run.pk},
+                )
+        return
+    with_footage = Segment.objects.exclude(status=Segment.Status.PURGED).values("camera__site_id")
+    affected = Site.objects.filter(analysis_paused_at=None, pk__in=with_footage)
+    reason = (
+        "저장 공간 한도와 법정 최소 보관 기간이 충돌하여 새 영상의 분석을 멈췄습니다. 영상은 "
+        "계속 녹화·보관됩니다. / The storage quota and the legal minimum retention collide: "
+        "new footage is still recorded and kept, but no longer analysed. Add storage or raise "
+        "MEDIA_QUOTA_BYTES."
+    )
+    for site in affected:
+        Site.objects.filter(pk=site.pk).update(
+            analysis_paused_at=timezone.now(), analysis_paused_reason=reason
+        )
+        audit_record(
+            actor=None,
+            action="site.analysis_pause",
+            target=site,
+            outcome=AuditEvent.Outcome.FAILED,
+            details={"retention_run": run.pk, "reason": reason},
+        )
+        broadcast(
+            [OPERATORS_GROUP],
+            {"type": "ops.alert", "alert": "storage.analysis_paused", "site": site.pk},
+        )
 
 
 def _alert_quota_exceeded(run: RetentionRun) -> None:

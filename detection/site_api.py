@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import QueryDict
 from drf_spectacular.utils import extend_schema
@@ -14,7 +15,13 @@ from rest_framework.response import Response
 from cameras import services
 from cameras.models import Camera, Site
 from cameras.selectors import cameras_visible_to, sites_managed_by, sites_visible_to
-from cameras.serializers import CameraInput, CameraOutput, SiteOutput, UploadTokenOutput
+from cameras.serializers import (
+    CameraInput,
+    CameraOutput,
+    SiteOutput,
+    SiteRetentionInput,
+    UploadTokenOutput,
+)
 from detection.model_versions import model_version_active
 from portal.http import client_ip
 
@@ -26,6 +33,24 @@ class SiteViewSet(viewsets.ReadOnlyModelViewSet[Site]):
 
     def get_queryset(self) -> QuerySet[Site]:
         return sites_visible_to(self.request.user)
+
+    @extend_schema(request=SiteRetentionInput, responses={200: SiteOutput})
+    @action(detail=True, methods=["post"], url_path="retention")
+    def retention(self, request: Request, pk: str | None = None) -> Response:
+        """Set the site's retention; below its law's minimum it is refused with the reason."""
+        site = self.get_object()
+        data = SiteRetentionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            site = services.site_set_retention(
+                site=site,
+                retention_hours=data.validated_data["retention_hours"],
+                actor=request.user,
+                ip_address=client_ip(request),
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return Response(SiteOutput(site).data)
 
 
 class CameraViewSet(viewsets.ModelViewSet[Camera]):

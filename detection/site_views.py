@@ -17,15 +17,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from access.policy import Role, role_of
-from cameras.forms import CameraForm, DayForm
+from cameras.forms import CameraForm, DayForm, SiteRetentionForm
 from cameras.models import Camera, Site
 from cameras.probe import ProbeFailure, ProbeResult, probe_source
 from cameras.selectors import cameras_visible_to, sites_managed_by, sites_visible_to
-from cameras.services import camera_create, camera_update
+from cameras.services import camera_create, camera_update, site_set_retention
 from cameras.sources import source_allowed_for
 from detection.model_versions import model_version_active
 from detection.models import Band
 from detection.selectors import cases_visible_to, peak_scores_by_bucket
+from detection.storage import storage_plan
 from portal.http import client_ip
 from portal.timeline import timeline_bars
 
@@ -70,7 +71,14 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-started_at")[:50]
     )
     return render(
-        request, "cameras/site_detail.html", {"site": site, "cameras": cameras, "cases": cases}
+        request,
+        "cameras/site_detail.html",
+        {
+            "site": site,
+            "cameras": cameras,
+            "cases": cases,
+            "storage": storage_plan(sites=[site]),
+        },
     )
 
 
@@ -187,3 +195,28 @@ def camera_edit(request: HttpRequest, pk: int) -> HttpResponse:
         cameras_visible_to(request.user).filter(site__in=sites_managed_by(request.user)), pk=pk
     )
     return _camera_form_page(request, camera.site, camera)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def site_retention(request: HttpRequest, pk: int) -> HttpResponse:
+    site = get_object_or_404(sites_managed_by(request.user), pk=pk)
+    form = SiteRetentionForm(request.POST or None, site=site)
+    if request.method == "POST" and form.is_valid():
+        try:
+            site_set_retention(
+                site=site,
+                retention_hours=form.cleaned_data["retention_days"] * 24,
+                actor=request.user,
+                ip_address=client_ip(request),
+            )
+        except ValidationError as exc:
+            for errors in exc.message_dict.values():
+                form.add_error("retention_days", errors)
+        else:
+            messages.success(request, _("Retention is saved."))
+            return redirect("site-detail", pk=site.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "cameras/site_retention.html", {"form": form, "site": site}, status=status
+    )

@@ -17,6 +17,7 @@ from detection.notifications import CASE_NOTIFY_TASK, case_notification_create
 from detection.pipeline import STAGE2_TASK, segment_finish_stage2, segments_analyse
 from detection.reconcile import pending_reconcile
 from detection.retention import retention_run
+from detection.storage import storage_warn_operators
 
 
 @shared_task(
@@ -65,6 +66,8 @@ def score_stage2(
 def retention_sweep() -> int:
     """Run by beat. Idempotent: a second run finds nothing more to erase."""
     report = retention_run(dry_run=False, trigger=RetentionRun.Trigger.SCHEDULE)
+    # Warn operators long before the quota would collide with the legal minimum.
+    storage_warn_operators()
     return len(report.erasures)
 
 

@@ -20,6 +20,7 @@ class PoliceReport(models.Model):
     class Reason(models.TextChoices):
         VIOLENT = "violent", _("Violent detection")
         EXPERT = "expert", _("Escalated by an expert")
+        VIEWING = "viewing", _("From a parent's viewing request")
 
     TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
         Status.SENT: frozenset({Status.ACKNOWLEDGED, Status.CLOSED}),

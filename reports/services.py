@@ -38,6 +38,8 @@ def police_report_send(*, case: Case, reason: str, actor: Actor = None) -> Polic
         reason=reason,
         sent_at=timezone.now(),
     )
+    # The actor of this event is the staff member who triggered or confirmed the report: the
+    # audit chain is where that confidential fact lives (reports.selectors.report_reporter).
     audit_record(
         actor=actor,
         action="police_report.send",

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from access.policy import Role, may_view_unblurred, role_of
+from access.policy import Role, may_see_reporter, may_view_unblurred, role_of
 from audit.models import AuditEvent
 from audit.services import audit_record
 from detection.selectors import segments_visible_to
@@ -19,7 +19,7 @@ from reports.forms import ReportStatusForm
 from reports.links import evidence_link, read_evidence_token
 from reports.models import PoliceReport
 from reports.redaction import WorkingCopyUnavailable, parse_exempt_regions, working_copy_for
-from reports.selectors import packages_visible_to, reports_visible_to
+from reports.selectors import packages_visible_to, report_reporter, reports_visible_to
 from reports.services import evidence_package_create, police_report_update
 from reports.signing import key_fingerprint, public_key_pem, signing_key
 
@@ -90,6 +90,9 @@ def _render_detail(
             "decisions": case.decisions.select_related("expert"),
             "packages": packages,
             "signing_fingerprint": _signing_fingerprint(),
+            "reporting_staff": report_reporter(report)
+            if may_see_reporter(request.user, station_id=report.station_id)
+            else None,
             "form": form or ReportStatusForm(report=report),
         },
         status=status,

@@ -76,7 +76,11 @@ class PacketRecord:
 
 
 def remux_packets(packets: Sequence[PacketRecord], info: StreamInfo, target: Path) -> None:
-    """Write the packets unaltered into a new container (timestamps shifted to start at 0)."""
+    """Write the packets unaltered into a new container (timestamps shifted to start at 0).
+
+    The container gets one stream, the video's: readers demux the video stream only, so no
+    audio packet is ever recorded (PIPA Art. 25(5)).
+    """
     if not packets:
         raise MediaError("a window without packets cannot be stored")
     offset = min(min(p.dts for p in packets), min(p.pts for p in packets))
@@ -99,11 +103,17 @@ def remux_packets(packets: Sequence[PacketRecord], info: StreamInfo, target: Pat
 
 
 def remux_file(source: Path, target: Path) -> None:
-    """Copy a file's first video stream into a faststart MP4 without re-encoding it."""
+    """Copy a file's first video stream, and nothing else, into `target` (a faststart MP4, or
+    Matroska for a .mkv target) without re-encoding it.
+
+    Only the video stream is demuxed: an audio track the source carries never reaches the
+    output (no audio recording from CCTV, PIPA Art. 25(5)).
+    """
+    options = {"movflags": "+faststart"} if target.suffix == ".mp4" else {}
     try:
         with (
             av.open(str(source)) as container,
-            av.open(str(target), mode="w", options={"movflags": "+faststart"}) as output,
+            av.open(str(target), mode="w", options=options) as output,
         ):
             stream = container.streams.video[0]
             out_stream = output.add_stream_from_template(stream)
@@ -118,7 +128,8 @@ def remux_file(source: Path, target: Path) -> None:
 
 
 def transcode_preview(source: Path, target: Path, *, fps: float) -> None:
-    """Encode a browser-playable H.264 MP4 (libx264, ultrafast) from any decodable video file."""
+    """Encode a browser-playable H.264 MP4 (libx264, ultrafast, video only) from any
+    decodable video file."""
     try:
         with (
             av.open(str(source)) as container,
@@ -174,3 +185,15 @@ def safe_unlink(*paths: Path | None) -> None:
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def audio_stream_count(path: Path) -> int:
+    """How many audio streams a stored file holds; every file we store must answer 0."""
+    with av.open(str(path)) as container:
+        return len(container.streams.audio)
+
+
+def streams_besides_video(path: Path) -> int:
+    """Streams other than the first video stream (audio, subtitles, data) a file holds."""
+    with av.open(str(path)) as container:
+        return len(container.streams) - (1 if container.streams.video else 0)

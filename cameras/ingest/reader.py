@@ -301,6 +301,8 @@ class CameraReader(threading.Thread):
         return delivered
 
     def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
+        # Demuxing the video stream alone is what keeps sound out of storage: a camera's audio
+        # track is never read, so no window can carry it (PIPA Art. 25(5)).
         # The end-of-stream marker (size 0) is passed on: decoding it flushes the decoder.
         yield from container.demux(stream)
 

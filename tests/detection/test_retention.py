@@ -10,12 +10,16 @@ from channels.layers import get_channel_layer
 from django.core.management import call_command
 
 from audit.models import AuditEvent
+from cameras.models import Site
 from detection.models import Case, RetentionRun, Segment
 from detection.retention import media_usage_bytes, retention_run
 from detection.tasks import retention_sweep
 from tests import factories
 from tests.conftest import World
 from tests.support.storage import footage_segment
+
+# A little over Korea's 60 days.
+PAST_LEGAL_MINIMUM = 61 * 24
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
@@ -25,14 +29,16 @@ def paths_of(segment: Segment) -> list[Path]:
 
 
 def test_old_safe_footage_goes_and_held_footage_stays(world: World):
-    old_safe = footage_segment(world.camera_a, hours_old=100)
+    old_safe = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM)
     young_safe = footage_segment(world.camera_a, hours_old=1)
-    pending = footage_segment(world.camera_a, hours_old=100, status=Segment.Status.PENDING)
-    open_case_footage = footage_segment(world.camera_a, hours_old=100)
+    pending = footage_segment(
+        world.camera_a, hours_old=PAST_LEGAL_MINIMUM, status=Segment.Status.PENDING
+    )
+    open_case_footage = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM)
     world.uncertain_case_a.segments.add(open_case_footage)
-    reported_footage = footage_segment(world.camera_a, hours_old=100)
+    reported_footage = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM)
     world.violent_case_a.segments.add(reported_footage)
-    dismissed_footage = footage_segment(world.camera_b, hours_old=100)
+    dismissed_footage = footage_segment(world.camera_b, hours_old=PAST_LEGAL_MINIMUM)
     dismissed = factories.CaseFactory(camera=world.camera_b, status=Case.Status.DISMISSED)
     dismissed.segments.add(dismissed_footage)
     old_safe_files = paths_of(old_safe)
@@ -61,7 +67,7 @@ def test_old_safe_footage_goes_and_held_footage_stays(world: World):
 
 
 def test_reported_case_footage_is_held_even_after_the_case_closes(world: World):
-    footage = footage_segment(world.camera_a, hours_old=500)
+    footage = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM + 400)
     world.violent_case_a.segments.add(footage)
     Case.objects.filter(pk=world.violent_case_a.pk).update(status=Case.Status.CLOSED)
     retention_run(dry_run=False)
@@ -71,18 +77,19 @@ def test_reported_case_footage_is_held_even_after_the_case_closes(world: World):
 
 
 def test_retention_follows_each_sites_hours(world: World):
-    world.site_b.retention_hours = 2
-    world.site_b.save()
-    three_hours_a = footage_segment(world.camera_a, hours_old=3)
-    three_hours_b = footage_segment(world.camera_b, hours_old=3)
+    # Site A keeps footage longer than the law asks; site B keeps the legal minimum.
+    world.site_a.retention_hours = PAST_LEGAL_MINIMUM + 100
+    world.site_a.save()
+    old_a = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM)
+    old_b = footage_segment(world.camera_b, hours_old=PAST_LEGAL_MINIMUM)
     report = retention_run(dry_run=False)
-    assert [item.segment_id for item in report.erasures] == [three_hours_b.pk]
-    three_hours_a.refresh_from_db()
-    assert three_hours_a.status == Segment.Status.ANALYSED
+    assert [item.segment_id for item in report.erasures] == [old_b.pk]
+    old_a.refresh_from_db()
+    assert old_a.status == Segment.Status.ANALYSED
 
 
 def test_dry_run_command_lists_and_changes_nothing(world: World):
-    old = footage_segment(world.camera_a, hours_old=100)
+    old = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM)
     out = StringIO()
     call_command("retention", "--dry-run", stdout=out)
     assert f"would erase segment {old.pk} " in out.getvalue()
@@ -102,11 +109,13 @@ def test_dry_run_command_lists_and_changes_nothing(world: World):
 
 
 def test_quota_erases_oldest_safe_footage_first(world: World, settings):
-    held = footage_segment(world.camera_a, hours_old=10, size=5000)
+    # The site keeps footage a year: the quota may take what is past the legal minimum.
+    Site.objects.filter(pk=world.site_a.pk).update(retention_hours=24 * 365)
+    held = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM + 10, size=5000)
     world.uncertain_case_a.segments.add(held)
-    oldest = footage_segment(world.camera_a, hours_old=9, size=5000)
-    middle = footage_segment(world.camera_a, hours_old=8, size=5000)
-    newest = footage_segment(world.camera_a, hours_old=7, size=5000)
+    oldest = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM + 9, size=5000)
+    middle = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM + 8, size=5000)
+    newest = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM + 7, size=5000)
     usage = media_usage_bytes()
     # Room for everything but about one segment: the oldest safe one must go, only it.
     settings.MEDIA_QUOTA_BYTES = usage - 5000
@@ -124,9 +133,10 @@ def test_quota_erases_oldest_safe_footage_first(world: World, settings):
 def test_quota_that_cannot_be_met_alerts_the_operator(
     world: World, settings, caplog, django_capture_on_commit_callbacks
 ):
+    Site.objects.filter(pk=world.site_a.pk).update(retention_hours=24 * 365)
     held = footage_segment(world.camera_a, hours_old=10, size=20_000)
     world.uncertain_case_a.segments.add(held)
-    safe = footage_segment(world.camera_a, hours_old=5, size=100)
+    safe = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM, size=100)
     settings.MEDIA_QUOTA_BYTES = 1000
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
@@ -156,7 +166,7 @@ def test_quota_that_cannot_be_met_alerts_the_operator(
 
 
 def test_beat_task_runs_retention(world: World):
-    old = footage_segment(world.camera_a, hours_old=100)
+    old = footage_segment(world.camera_a, hours_old=PAST_LEGAL_MINIMUM)
     assert retention_sweep.apply().get() == 1
     old.refresh_from_db()
     assert old.status == Segment.Status.PURGED

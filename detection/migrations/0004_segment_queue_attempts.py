@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('detection', '0002_retentionrun_from_operations'),
+        ('detection', '0003_detection_stage_scores'),
     ]
 
     operations = [
