@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from cameras.models import Camera
 from cameras.probe import ProbeFailure, probe_source
-from detection.models import Band
+from detection.models import Band, ModelVersion
 from detection.selectors import peak_scores_by_bucket
 from tests import factories
 from tests.conftest import World
@@ -41,9 +41,12 @@ def test_admin_adds_and_edits_a_camera(world: World) -> None:
     camera = Camera.objects.get(site=world.site_a, name="Nap room")
     assert camera.source_uri == GOOD["source_uri"]
     edit = reverse("camera-edit", args=[camera.pk])
+    # A centre admin may lower the low threshold below the active model's (never raise it).
+    model_low = ModelVersion.objects.get(is_active=True).low_threshold
+    lower = f"{model_low / 2:.4f}"
     assert (
         alice.post(
-            edit, {**GOOD, "analysis_fps": "5", "low_threshold": "0.2", "high_threshold": "0.9"}
+            edit, {**GOOD, "analysis_fps": "5", "low_threshold": lower, "high_threshold": "0.9"}
         ).status_code
         == 302
     )
