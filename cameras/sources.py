@@ -115,7 +115,16 @@ def parse_source_uri(uri: str) -> Source:
         raise SourceError("The source is empty.")
     if any(ord(char) < 32 for char in uri):
         raise SourceError("The source contains control characters.")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        # .hostname and .port parse the bracketed host lazily: "http://[::1" or "http://[zz]/"
+        # raise here, not in urlsplit alone.
+        parts.hostname  # noqa: B018
+        parts.port  # noqa: B018
+    except ValueError as exc:
+        raise SourceError(
+            "The address is malformed (check the host, its brackets and the port)."
+        ) from exc
     scheme = parts.scheme.lower()
     if scheme in {"rtsp", "rtsps"}:
         if not parts.hostname:
