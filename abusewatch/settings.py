@@ -155,6 +155,12 @@ MEDIA_URL = "/media-not-public/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 EDGE_UPLOAD_MAX_BYTES = env_int("EDGE_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
+# Request bodies are limited at the ASGI layer (abusewatch/body_limit.py), before any view or
+# authentication: every path to REQUEST_BODY_MAX_BYTES (above Django's own form limit, so a
+# large form still gets Django's message), edge clips to their own setting plus the multipart
+# envelope.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 4 * 1024 * 1024)
+REQUEST_BODY_LIMITS_BY_PATH = {"/api/edge/clips/": EDGE_UPLOAD_MAX_BYTES + 1024 * 1024}
 # Addresses a centre admin's camera source may not resolve to (operators are not limited):
 # loopback, unspecified, link-local (cloud metadata), multicast and broadcast. Private LANs
 # stay allowed: that is where cameras are.
