@@ -18,7 +18,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Loose on purpose: Django's handler and Channels' apps each type scope and messages differently.
+ASGIApp = Callable[..., Awaitable[None]]
 
 
 def body_limit_for(path: str) -> int:
