@@ -195,6 +195,10 @@ REDIS_URL = env_str("REDIS_URL")
 LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 10)
 LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 100)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
+# A name locked from one address waits LOGIN_LOCK_SECONDS, doubling at each further lock up to
+# LOGIN_LOCK_MAX_SECONDS; other addresses are not locked (abusewatch.login_throttle).
+LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 60)
+LOGIN_LOCK_MAX_SECONDS = env_int("LOGIN_LOCK_MAX_SECONDS", 60 * 60)
 if REDIS_URL:
     # Shared by every web process, so the limits above hold across them.
     CACHES = {
