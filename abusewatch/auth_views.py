@@ -9,6 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from rest_framework import status
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from abusewatch.login_throttle import (
     login_succeeded,
     retry_minutes,
 )
+from abusewatch.token_auth import token_expired
 from portal.http import client_ip
 
 
@@ -71,6 +73,12 @@ class ObtainTokenView(ObtainAuthToken):
             )
         response = super().post(request, *args, **kwargs)
         login_succeeded(username, ip_address)
+        token = Token.objects.get(key=response.data["token"])
+        if token_expired(token):
+            # DRF hands back the user's existing token: an expired one is replaced.
+            user = token.user
+            token.delete()
+            response.data["token"] = Token.objects.create(user=user).key
         return response
 
     def handle_exception(self, exc: Exception) -> Response:
