@@ -241,6 +241,7 @@ def _addresses_of(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Addre
 MAX_REDIRECTS = 5
 MAX_PLAYLIST_DEPTH = 2
 _PEEK_BYTES = 64 * 1024
+_PLAYLIST_MAX = 1024 * 1024
 _URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
 
 
@@ -275,8 +276,20 @@ def check_http_hops(uri: str, *, timeout: float, depth: int = 0) -> str:
         except (urllib.error.URLError, OSError, ValueError):
             return current  # unreachable: FFmpeg reports it as the reader would
         with response:
-            head = response.read(_PEEK_BYTES)
+            # read1: what has arrived, not a full 64 KiB: a slow MJPEG stream never ends.
+            try:
+                head = response.read1(_PEEK_BYTES)
+            except OSError:
+                return current  # silent or cut: FFmpeg reports it as the reader would
+            if head.lstrip().startswith(b"#EXTM3U"):
+                # A playlist is finite: read it whole, so no entry goes unchecked.
+                try:
+                    head += response.read(_PLAYLIST_MAX + 1 - len(head))
+                except OSError as exc:
+                    raise SourceError("The HLS playlist could not be read to check it.") from exc
         if head.lstrip().startswith(b"#EXTM3U"):
+            if len(head) > _PLAYLIST_MAX:
+                raise SourceError("The HLS playlist is too long to check; refused.")
             _check_playlist(current, head.decode("utf-8", "replace"), timeout, depth)
         return current
     raise SourceError(f"More than {MAX_REDIRECTS} redirects from {redact_host(uri)}.")
