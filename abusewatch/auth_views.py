@@ -9,6 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from rest_framework import status
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from abusewatch.login_throttle import (
     login_succeeded,
     retry_minutes,
 )
+from abusewatch.token_auth import token_expired
 from portal.http import client_ip
 
 
@@ -27,9 +29,9 @@ def _typed_username(data: Any) -> str:
     return str(data.get("username", ""))[:150] if hasattr(data, "get") else ""
 
 
-def _too_many() -> str:
+def _too_many(username: str, ip_address: str | None) -> str:
     return _("Too many failed sign-ins. Try again in %(minutes)d minutes.") % {
-        "minutes": retry_minutes()
+        "minutes": retry_minutes(username, ip_address)
     }
 
 
@@ -44,7 +46,8 @@ class LoginView(auth_views.LoginView):
             # password after all.
             form = self.get_form_class()(self.request, initial={"username": username})
             return self.render_to_response(
-                self.get_context_data(form=form, throttled=_too_many()), status=429
+                self.get_context_data(form=form, throttled=_too_many(username, client_ip(request))),
+                status=429,
             )
         return super().post(request, *args, **kwargs)
 
@@ -53,7 +56,7 @@ class LoginView(auth_views.LoginView):
         return super().form_invalid(form)
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
-        login_succeeded(form.get_user().get_username())
+        login_succeeded(form.get_user().get_username(), client_ip(self.request))
         return super().form_valid(form)
 
 
@@ -64,9 +67,18 @@ class ObtainTokenView(ObtainAuthToken):
         username = _typed_username(request.data)
         ip_address = client_ip(request)
         if login_blocked(username, ip_address):
-            return Response({"detail": _too_many()}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+            return Response(
+                {"detail": _too_many(username, ip_address)},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
         response = super().post(request, *args, **kwargs)
-        login_succeeded(username)
+        login_succeeded(username, ip_address)
+        token = Token.objects.get(key=response.data["token"])
+        if token_expired(token):
+            # DRF hands back the user's existing token: an expired one is replaced.
+            user = token.user
+            token.delete()
+            response.data["token"] = Token.objects.create(user=user).key
         return response
 
     def handle_exception(self, exc: Exception) -> Response:

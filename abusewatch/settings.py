@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "abusewatch.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "abusewatch.urls"
@@ -89,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "abusewatch.context_processors.role",
+                "abusewatch.csp.csp_nonce",
             ],
             # base.html's tags name the statuses of every app, so they live above them all.
             "libraries": {"portal_tags": "abusewatch.portal_tags"},
@@ -156,6 +158,12 @@ MEDIA_URL = "/media-not-public/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 EDGE_UPLOAD_MAX_BYTES = env_int("EDGE_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
+# Request bodies are limited at the ASGI layer (abusewatch/body_limit.py), before any view or
+# authentication: every path to REQUEST_BODY_MAX_BYTES (above Django's own form limit, so a
+# large form still gets Django's message), edge clips to their own setting plus the multipart
+# envelope.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 4 * 1024 * 1024)
+REQUEST_BODY_LIMITS_BY_PATH = {"/api/edge/clips/": EDGE_UPLOAD_MAX_BYTES + 1024 * 1024}
 # Addresses a centre admin's camera source may not resolve to (operators are not limited):
 # loopback, unspecified, link-local (cloud metadata), multicast and broadcast. Private LANs
 # stay allowed: that is where cameras are.
@@ -190,6 +198,10 @@ REDIS_URL = env_str("REDIS_URL")
 LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 10)
 LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 100)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
+# A name locked from one address waits LOGIN_LOCK_SECONDS, doubling at each further lock up to
+# LOGIN_LOCK_MAX_SECONDS; other addresses are not locked (abusewatch.login_throttle).
+LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 60)
+LOGIN_LOCK_MAX_SECONDS = env_int("LOGIN_LOCK_MAX_SECONDS", 60 * 60)
 if REDIS_URL:
     # Shared by every web process, so the limits above hold across them.
     CACHES = {
@@ -310,10 +322,13 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- API -------------------------------------------------------------------------------------
+# API tokens stop working this many days after they were issued; signing in again issues a new
+# one (abusewatch.token_auth).
+API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 30)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "abusewatch.token_auth.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -326,6 +341,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Real-time violence detection for childcare-centre CCTV.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps every endpoint and field: for signed-in users, not for anyone passing.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -51,7 +51,9 @@ def _broadcast_loop() -> asyncio.AbstractEventLoop:
 async def _send_all(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
     for group in groups:
         try:
-            await layer.group_send(group, {"type": "broadcast", "message": message})
+            # The group travels with the event: a socket re-checks that its user still
+            # belongs to it before passing the message on (detection.consumers).
+            await layer.group_send(group, {"type": "broadcast", "group": group, "message": message})
         except Exception:
             # A live alert is best effort: the case is stored and the police report sent
             # whether or not a browser hears about it.

@@ -116,6 +116,9 @@ def _classify(exc: BaseException, started: float, kind: SourceKind) -> ProbeResu
 
     import av
 
+    if isinstance(exc, SourceError):
+        # A redirect or a playlist entry refused by the address policy (cameras.sources).
+        return _fail(ProbeFailure.BAD_URI, str(exc), started)
     if isinstance(exc, _NoVideo):
         return _fail(
             ProbeFailure.NOT_VIDEO, _("Not a video: the source has no video frames."), started

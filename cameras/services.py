@@ -13,6 +13,7 @@ from django.db import transaction
 from audit.services import audit_record
 from cameras.announce import broadcast_camera_status
 from cameras.models import Camera, Site
+from cameras.rules import BOUND_FIELDS, camera_bound_errors
 from cameras.sources import source_allowed_for
 
 if TYPE_CHECKING:
@@ -67,6 +68,20 @@ def _check_low_threshold_allowed(
         )
 
 
+def _check_bounds(*, camera: Camera, changed: set[str], actor: Actor) -> list[str]:
+    """The bounds `camera` now breaks through `changed`: refused for a centre admin, returned
+    (to be audited) for an operator."""
+    errors = camera_bound_errors(
+        window=camera.window_seconds,
+        overlap=camera.window_overlap_seconds,
+        high=camera.high_threshold,
+    )
+    broken = {name: message for name, message in errors.items() if BOUND_FIELDS[name] & changed}
+    if broken and not _is_operator(actor):
+        raise ValidationError({name: [message] for name, message in broken.items()})
+    return sorted(broken)
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -88,14 +103,19 @@ def camera_create(
         low=fields.get("low_threshold"), actor=actor, model_low=model_low_threshold
     )
     camera = Camera(site=site, **fields)
+    beyond = _check_bounds(camera=camera, changed=set(fields), actor=actor)
     camera.full_clean()
     camera.save()
+    details: dict[str, Any] = {"site": site.pk, "name": camera.name}
+    if beyond:
+        # An operator's consent to settings beyond the bounds, on the record.
+        details["beyond_bounds"] = {name: getattr(camera, name) for name in beyond}
     audit_record(
         actor=actor,
         action="camera.create",
         target=camera,
         ip_address=ip_address,
-        details={"site": site.pk, "name": camera.name},
+        details=details,
     )
     return camera
 
@@ -122,15 +142,19 @@ def camera_update(
         )
     for name, value in changed.items():
         setattr(camera, name, value)
+    beyond = _check_bounds(camera=camera, changed=set(changed), actor=actor)
     camera.full_clean()
     camera.save()
     if changed:
+        details: dict[str, Any] = {"changed": sorted(changed)}
+        if beyond:
+            details["beyond_bounds"] = {name: getattr(camera, name) for name in beyond}
         audit_record(
             actor=actor,
             action="camera.update",
             target=camera,
             ip_address=ip_address,
-            details={"changed": sorted(changed)},
+            details=details,
         )
     return camera
 

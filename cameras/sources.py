@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from django.utils.translation import gettext
 
@@ -50,6 +51,14 @@ class SourceType:
         return av.open(target, timeout=(timeout, timeout))
 
 
+# The protocols FFmpeg may use for each networked kind, nested ones included (an HLS playlist's
+# entries, an RTSP session's RTP). Without a list FFmpeg opens whatever a stream names: a
+# playlist could list file:///etc/passwd, concat:, data: or subfile: entries and have the
+# server read its own disk as "video".
+RTSP_PROTOCOLS = "rtsp,rtsps,rtp,srtp,tcp,udp,tls"
+HTTP_PROTOCOLS = "http,https,tcp,tls,crypto"
+
+
 class RtspSource(SourceType):
     kind = SourceKind.RTSP
     networked = True
@@ -57,7 +66,8 @@ class RtspSource(SourceType):
     def open(self, target: str, *, timeout: float) -> Any:
         import av  # deferred as in SourceType.open
 
-        return av.open(target, options={"rtsp_transport": "tcp"}, timeout=(timeout, timeout))
+        options = {"rtsp_transport": "tcp", "protocol_whitelist": RTSP_PROTOCOLS}
+        return av.open(target, options=options, timeout=(timeout, timeout))
 
 
 class HttpSource(SourceType):
@@ -65,6 +75,19 @@ class HttpSource(SourceType):
     kind = SourceKind.HTTP
     networked = True
     paced = True
+
+    def open(self, target: str, *, timeout: float) -> Any:
+        import av  # deferred as in SourceType.open
+
+        # FFmpeg follows redirects and fetches an HLS playlist's entries on its own, checking
+        # none of them against the address policy: every hop is checked here first, and
+        # FFmpeg opens the final address. A source whose own host is blocked was set up by an
+        # operator (no one else can save it), who may reach internal addresses anyway.
+        final = target
+        if _blocked_address(redact_host(target)) is None:
+            final = check_http_hops(target, timeout=timeout)
+        options = {"protocol_whitelist": HTTP_PROTOCOLS}
+        return av.open(final, options=options, timeout=(timeout, timeout))
 
 
 class FileSource(SourceType):
@@ -115,7 +138,16 @@ def parse_source_uri(uri: str) -> Source:
         raise SourceError("The source is empty.")
     if any(ord(char) < 32 for char in uri):
         raise SourceError("The source contains control characters.")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        # .hostname and .port parse the bracketed host lazily: "http://[::1" or "http://[zz]/"
+        # raise here, not in urlsplit alone.
+        parts.hostname  # noqa: B018
+        parts.port  # noqa: B018
+    except ValueError as exc:
+        raise SourceError(
+            "The address is malformed (check the host, its brackets and the port)."
+        ) from exc
     scheme = parts.scheme.lower()
     if scheme in {"rtsp", "rtsps"}:
         if not parts.hostname:
@@ -204,3 +236,100 @@ def _addresses_of(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Addre
         except ValueError:
             continue
     return addresses
+
+
+MAX_REDIRECTS = 5
+MAX_PLAYLIST_DEPTH = 2
+_PEEK_BYTES = 64 * 1024
+_PLAYLIST_MAX = 1024 * 1024
+_URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
+
+
+def check_http_hops(uri: str, *, timeout: float, depth: int = 0) -> str:
+    """Follow `uri`'s redirects one at a time and read an HLS playlist's entries, checking each
+    address against CAMERA_SOURCE_BLOCKED_NETWORKS as the camera's own host is; the address
+    FFmpeg should open, or SourceError naming the refused hop.
+
+    What remains open: a server may answer FFmpeg differently from this check (a redirect or a
+    playlist changed in between); the protocol list keeps FFmpeg to http(s) even then.
+    """
+    import urllib.error
+    import urllib.request
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # every Location is checked before it is followed
+
+    opener = urllib.request.build_opener(_NoRedirect)
+    current = uri
+    for _hop in range(MAX_REDIRECTS + 1):
+        _check_hop(current)
+        try:
+            response = opener.open(current, timeout=timeout)
+        except urllib.error.HTTPError as error:
+            location = error.headers.get("Location") if error.code in _REDIRECTS else None
+            error.close()
+            if location is None:
+                return current  # FFmpeg reports the HTTP error itself (401, 404, ...)
+            current = urljoin(current, location)
+            continue
+        except (urllib.error.URLError, OSError, ValueError):
+            return current  # unreachable: FFmpeg reports it as the reader would
+        with response:
+            # read1: what has arrived, not a full 64 KiB: a slow MJPEG stream never ends.
+            try:
+                head = response.read1(_PEEK_BYTES)
+            except OSError:
+                return current  # silent or cut: FFmpeg reports it as the reader would
+            if head.lstrip().startswith(b"#EXTM3U"):
+                # A playlist is finite: read it whole, so no entry goes unchecked.
+                try:
+                    head += response.read(_PLAYLIST_MAX + 1 - len(head))
+                except OSError as exc:
+                    raise SourceError("The HLS playlist could not be read to check it.") from exc
+        if head.lstrip().startswith(b"#EXTM3U"):
+            if len(head) > _PLAYLIST_MAX:
+                raise SourceError("The HLS playlist is too long to check; refused.")
+            _check_playlist(current, head.decode("utf-8", "replace"), timeout, depth)
+        return current
+    raise SourceError(f"More than {MAX_REDIRECTS} redirects from {redact_host(uri)}.")
+
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+def _check_hop(uri: str) -> None:
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise SourceError("A redirect or playlist entry has a malformed address.") from exc
+    if parts.scheme.lower() not in {"http", "https"}:
+        raise SourceError(
+            f"A redirect or playlist entry leaves HTTP ({parts.scheme or 'no scheme'}:); refused."
+        )
+    blocked = _blocked_address(host)
+    if blocked is not None:
+        raise SourceError(
+            f"A redirect or playlist entry points at a blocked address ({blocked}); refused."
+        )
+
+
+def _check_playlist(base: str, text: str, timeout: float, depth: int) -> None:
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        entries = _URI_ATTRIBUTE.findall(line) if line.startswith("#") else [line]
+        for entry in entries:
+            target = urljoin(base, entry)
+            _check_hop(target)
+            if depth < MAX_PLAYLIST_DEPTH and urlsplit(target).path.endswith((".m3u8", ".m3u")):
+                check_http_hops(target, timeout=timeout, depth=depth + 1)
+
+
+def redact_host(uri: str) -> str:
+    try:
+        return urlsplit(uri).hostname or "?"
+    except ValueError:
+        return "?"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -16,6 +17,10 @@ from alerts.live import WEBSOCKET_HEARTBEAT_SECONDS, websocket_client_closed, we
 # Close codes in the 4000 range are the application's; browsers show them to alerts.js.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# A message is passed on only if the user's roles, read at most this long ago, still put them in
+# the group it came through: a removed admin stops hearing their old site within a second, not
+# at the next heartbeat.
+ROLES_FRESH_SECONDS = 1.0
 
 
 def _current_groups(user_pk: int) -> list[str]:
@@ -40,6 +45,7 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined = groups
+        self.roles_read_at = time.monotonic()
         await self.accept()
         await websocket_client_seen(self.channel_name)
         self.heartbeat = asyncio.create_task(self._vouch_while_open())
@@ -66,6 +72,7 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined = groups
+        self.roles_read_at = time.monotonic()
         return bool(groups)
 
     async def disconnect(self, code: int) -> None:
@@ -85,4 +92,11 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json({"type": "pong"})
 
     async def broadcast(self, event: dict[str, Any]) -> None:
+        stale = time.monotonic() - getattr(self, "roles_read_at", 0.0) > ROLES_FRESH_SECONDS
+        if stale and not await self._rejoin_current_groups():
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        group = event.get("group")
+        if group is not None and group not in self.joined:
+            return  # sent to a group this user has left since
         await self.send_json(event["message"])

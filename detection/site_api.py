@@ -121,7 +121,10 @@ class CameraViewSet(viewsets.ModelViewSet[Camera]):
 
     @extend_schema(request=None, responses={201: UploadTokenOutput})
     @action(detail=True, methods=["post"], url_path="upload-token")
-    def upload_token(self, request: Request, pk: str | None = None) -> Response:
+    def upload_token(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> Response:
+        # `format`: the router also serves the action as upload-token.json/ and passes it.
         camera = self.get_object()
         token = services.camera_issue_upload_token(
             camera=camera, actor=request.user, ip_address=client_ip(request)

@@ -22,7 +22,10 @@ class PoliceReportViewSet(viewsets.ReadOnlyModelViewSet[PoliceReport]):
 
     @extend_schema(request=PoliceReportStatusInput, responses={200: PoliceReportOutput})
     @action(detail=True, methods=["post"])
-    def status(self, request: Request, pk: str | None = None) -> Response:
+    def status(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> Response:
+        # `format`: the router also serves the action as status.json/ and passes it.
         report = self.get_object()
         data = PoliceReportStatusInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -358,6 +358,10 @@ def _read_envelope_member(archive: zipfile.ZipFile, name: str) -> bytes:
     return data
 
 
+def _fingerprint_key(fingerprint: str | None) -> str:
+    return (fingerprint or "").strip().casefold()
+
+
 def verify_package(path: Path, *, trusted_fingerprints: Sequence[str] = ()) -> Verification:
     """Check a package: signature over the manifest, then every file against the manifest.
 
@@ -416,7 +420,9 @@ def verify_package(path: Path, *, trusted_fingerprints: Sequence[str] = ()) -> V
                 "(the manifest or its signature was changed)"
             )
         for trusted in trusted_fingerprints:
-            if result.signer_fingerprint != trusted:
+            # Compared case-insensitively: a fingerprint read aloud or copied by hand from the
+            # report page keeps its digits whatever the case of its hex letters or prefix.
+            if _fingerprint_key(result.signer_fingerprint) != _fingerprint_key(trusted):
                 result.problems.append(
                     f"{PUBLIC_KEY}: signed by {result.signer_fingerprint}, not by the trusted key "
                     f"{trusted}"

@@ -23,7 +23,9 @@ class QueueFilterForm(forms.Form):
             ("time", _("Oldest first")),
         ],
     )
-    site = forms.IntegerField(label=_("Site"), required=False, min_value=1)
+    # Bounded to the primary key's range: a larger number is no site, and the database driver
+    # cannot even bind it (OverflowError on SQLite).
+    site = forms.IntegerField(label=_("Site"), required=False, min_value=1, max_value=2**63 - 1)
     region = forms.CharField(label=_("Region"), required=False, max_length=100)
 
     def clean_sort(self) -> str:

@@ -29,7 +29,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--fingerprint",
             help="SHA256:... fingerprint of the key the package must be signed with, as the "
-            "report page and the package's summary show it",
+            "issuing server's report page shows it (or from the server's own key: "
+            "verify_evidence without --offline on that server). Never take it from the "
+            "package's own summary: whoever altered the package wrote that too. "
+            "Case does not matter.",
         )
         parser.add_argument(
             "--offline",
