@@ -314,6 +314,9 @@ CASE_PRE_ROLL_SECONDS = env_float("CASE_PRE_ROLL_SECONDS", 2.0)
 CASE_POST_ROLL_SECONDS = env_float("CASE_POST_ROLL_SECONDS", 2.0)
 # Non-safe windows of one camera closer together than this belong to the same case.
 CASE_MERGE_GAP_SECONDS = env_float("CASE_MERGE_GAP_SECONDS", 10.0)
+# The longest span one case may cover; continuing activity opens a follow-up case linked to it
+# (issue #15: one case once grew to 9 minutes and 259 windows).
+CASE_MAX_SECONDS = env_float("CASE_MAX_SECONDS", 120.0)
 REVIEW_CLAIM_MINUTES = env_int("REVIEW_CLAIM_MINUTES", 15)
 EVIDENCE_LINK_MINUTES = env_int("EVIDENCE_LINK_MINUTES", 30)
 # Ed25519 key that signs evidence manifests: PEM (PKCS#8) or base64 of the 32 raw bytes, from

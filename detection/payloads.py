@@ -29,6 +29,10 @@ def case_payload(case: Case) -> dict[str, Any]:
         "started_at": case.started_at.isoformat(),
         "ended_at": case.ended_at.isoformat(),
         "preview_url": preview_url,
+        # The lifecycle (issue #15): whether the span has ended and why, and the case this one
+        # continues (a reported or over-long one), so every portal can show the link live.
+        "span_end_reason": case.span_end_reason,
+        "follows": case.follows_id,
     }
 
 

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 
 from audit.hashing import file_sha256
 from audit.services import audit_record
@@ -43,7 +44,7 @@ from detection.announce import broadcast_case, broadcast_detection
 from detection.bands import Band
 from detection.model_versions import model_version_active
 from detection.models import Case, Detection, ModelVersion, Segment
-from detection.services import REPORT_CASE_TASK, case_transition
+from detection.services import REPORT_CASE_TASK, case_end_span, case_transition
 from detection.triage import (
     Action,
     Decision,
@@ -262,13 +263,20 @@ def segments_analyse(*, segment_ids: list[int]) -> list[Detection]:
 # --- Stage 4 and 5: triage, then apply the decision ---------------------------------------------
 
 
-def _open_cases(camera_id: int) -> list[OpenCase]:
+def _open_cases(camera_id: int, *, window_start: dt.datetime) -> list[OpenCase]:
+    """The camera's cases a window may join, and those whose ended span it may follow up."""
     # Locked: the caller holds the camera's lock, and these rows may change. Whether a case
     # was reported is read apart: PostgreSQL cannot lock across the outer join to its report.
+    gap = dt.timedelta(seconds=settings.CASE_MERGE_GAP_SECONDS)
+    followable = Q(
+        span_end_reason__in=[Case.SpanEnd.REPORTED, Case.SpanEnd.MAX_LENGTH],
+        ended_at__gte=window_start - gap,
+    )
     cases = list(
         Case.objects.select_for_update()
         .filter(camera_id=camera_id, status__in=MERGEABLE)
-        .values_list("pk", "started_at", "ended_at", "peak_score", "band")
+        .filter(Q(span_ended_at__isnull=True) | followable)
+        .values_list("pk", "started_at", "ended_at", "peak_score", "band", "span_ended_at")
     )
     reported = set(
         Case.objects.filter(
@@ -276,8 +284,16 @@ def _open_cases(camera_id: int) -> list[OpenCase]:
         ).values_list("pk", flat=True)
     )
     return [
-        OpenCase(pk, started, ended, peak, band, reported=pk in reported)
-        for pk, started, ended, peak, band in cases
+        OpenCase(
+            pk,
+            started,
+            ended,
+            peak,
+            band,
+            reported=pk in reported,
+            span_ended=span_ended_at is not None,
+        )
+        for pk, started, ended, peak, band, span_ended_at in cases
     ]
 
 
@@ -301,10 +317,11 @@ def detection_store(*, scored: Scored, version: ModelVersion) -> Detection | Non
         )
         decision = triage(
             thresholds=thresholds,
-            open_cases=_open_cases(camera.pk),
+            open_cases=_open_cases(camera.pk, window_start=segment.started_at),
             window=ScoredWindow(segment.pk, segment.started_at, segment.ended_at, scored.score),
             merge_gap=dt.timedelta(seconds=settings.CASE_MERGE_GAP_SECONDS),
             post_roll=_rolls()[1],
+            max_length=dt.timedelta(seconds=settings.CASE_MAX_SECONDS),
         )
         detection = Detection(
             segment=segment,
@@ -326,7 +343,9 @@ def detection_store(*, scored: Scored, version: ModelVersion) -> Detection | Non
 
 
 def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Case | None:
-    """Carry out triage's decision: open or extend the case, attach footage, report, alert."""
+    """Carry out triage's decision: end spans, open or extend the case, attach footage, report."""
+    for closing in decision.closings:
+        case_end_span(case_id=closing.case_id, reason=closing.reason, at=segment.started_at)
     if decision.action == Action.NOTHING:
         return None
     if decision.action == Action.ATTACH:
@@ -341,6 +360,7 @@ def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Cas
             ended_at=decision.ended_at,
             peak_score=decision.peak_score,
             band=decision.case_band,
+            follows_id=decision.follows_id,
         )
         case.full_clean()
         case.save()
@@ -349,7 +369,12 @@ def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Cas
             actor=None,
             action="case.open",
             target=case,
-            details={"band": case.band, "score": score, "segment": segment.pk},
+            details={
+                "band": case.band,
+                "score": score,
+                "segment": segment.pk,
+                "follows": decision.follows_id,
+            },
         )
         if decision.report:
             # The alert goes out once the police report exists (see reports.tasks).

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_record
 from audit.typing import Actor
+from detection.announce import broadcast_case
 from detection.model_versions import model_version_register
 from detection.models import Case
 
 # bench/bench_pipeline.py still imports model_version_register from here.
-__all__ = ["REPORT_CASE_TASK", "IllegalTransition", "case_transition", "model_version_register"]
+__all__ = [
+    "REPORT_CASE_TASK",
+    "IllegalTransition",
+    "case_end_span",
+    "case_transition",
+    "model_version_register",
+]
 
 # The task with which reports reacts to a case that must reach the police; queued by name on
 # commit, because reports sits above detection and reviews.
@@ -54,3 +63,20 @@ def case_transition(
     )
     case.refresh_from_db()
     return locked
+
+
+def case_end_span(*, case_id: int, reason: str, at: dt.datetime, announce: bool = True) -> bool:
+    """End a case's span for good (quiet period, maximum length, reported); once only.
+
+    True when this call ended it. Later activity of the camera opens a new case.
+    """
+    ended = Case.objects.filter(pk=case_id, span_ended_at__isnull=True).update(
+        span_ended_at=at, span_end_reason=reason, updated_at=timezone.now()
+    )
+    if not ended:
+        return False
+    case = Case.objects.select_related("camera__site").get(pk=case_id)
+    audit_record(actor=None, action="case.span_end", target=case, details={"reason": reason})
+    if announce:
+        broadcast_case(case, event="case.status")
+    return True

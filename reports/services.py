@@ -19,7 +19,7 @@ from audit.services import audit_record
 from audit.typing import Actor
 from detection.announce import broadcast_case
 from detection.models import Band, Case
-from detection.services import case_transition
+from detection.services import case_end_span, case_transition
 from reports.announce import broadcast_report
 from reports.evidence import build_package
 from reports.models import EvidencePackage, PoliceReport
@@ -37,6 +37,14 @@ def police_report_send(*, case: Case, reason: str, actor: Actor = None) -> Polic
         station_id=locked_case.camera.site.police_station_id,
         reason=reason,
         sent_at=timezone.now(),
+    )
+    # What the police received must not change under them: the span is frozen from now on,
+    # and later activity of the camera opens a follow-up case linked to this one.
+    case_end_span(
+        case_id=locked_case.pk,
+        reason=Case.SpanEnd.REPORTED,
+        at=report.sent_at,
+        announce=False,
     )
     audit_record(
         actor=actor,
