@@ -157,3 +157,14 @@ def review_agreement() -> Agreement:
     ).values_list("case_id", "verdict"):
         by_case.setdefault(case_id, []).append(verdict)
     return agreement_of(by_case.values())
+
+
+def reviews_remaining(case: Case) -> int:
+    """Decisions still needed before the case is settled (0 once it is).
+
+    One escalation settles a case at once; a dismissal needs a second expert to agree, so a
+    case with one dismissal and no escalation needs one more decision.
+    """
+    if case.status not in (Case.Status.OPEN, Case.Status.UNDER_REVIEW):
+        return 0
+    return max(1, case.reviews_required - case.decisions.count())
