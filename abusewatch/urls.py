@@ -22,7 +22,7 @@ urlpatterns = [
     path("reports/", include("reports.urls")),
     path("api/", include("abusewatch.api_urls")),
     # The admin's own login page would be a way round the limit on failed sign-ins.
-    path("admin/login/", LoginView.as_view(), name="admin-login"),
+    path("admin/login/", views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("metrics", views.metrics, name="metrics"),
     path("healthz", views.healthz, name="healthz"),

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from abusewatch.auth_views import LoginView
 from abusewatch.health import health
 from abusewatch.metrics import registry
 from access.policy import Role, role_of
@@ -114,3 +115,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
     """For load balancers and orchestrators: open to all, it says only up or down per part."""
     result = health()
     return JsonResponse(result, status=200 if result["status"] == "ok" else 503)
+
+
+@never_cache
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The operations admin's sign-in; a signed-in non-operator gets a clear 403 page.
+
+    Django's admin sends every signed-in user who is not staff to its login page, and a
+    sign-in page sends a signed-in user on to `next`: the two bounced a centre admin, an
+    expert or a police officer between /admin/ and /admin/login/ for ever (issue #15).
+    """
+    user = request.user
+    if user.is_authenticated and not (user.is_active and user.is_staff):
+        return render(request, "admin_forbidden.html", status=403)
+    return LoginView.as_view()(request)

@@ -155,3 +155,23 @@ def test_navigation_shows_each_role_its_portals(world: World, username, links):
         href for href in ["/sites/", "/reviews/", "/reports/", "/admin/"] if f'href="{href}"' in nav
     }
     assert shown == links
+
+
+@pytest.mark.parametrize("username", ["alice", "erin", "lee", "charlie"])
+def test_a_signed_in_non_operator_at_admin_gets_a_clear_403_not_a_redirect_loop(
+    world: World, username
+):
+    """Issue #15: /admin/ and /admin/login/ sent every non-operator to each other for ever."""
+    client = client_for(getattr(world, username))
+    response = client.get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) <= 1
+    assert b"Operators only" in response.content
+    korean = client.get("/admin/login/?next=/admin/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert korean.status_code == 403
+
+
+def test_operators_and_anonymous_still_reach_the_admin_and_its_sign_in(world: World):
+    assert client_for(world.olga).get("/admin/").status_code == 200
+    anonymous = Client().get("/admin/", follow=True)
+    assert anonymous.status_code == 200 and b'name="password"' in anonymous.content
