@@ -4,7 +4,7 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -118,7 +118,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-def admin_login(request: HttpRequest) -> HttpResponse:
+def admin_login(request: HttpRequest) -> HttpResponseBase:
     """The operations admin's sign-in; a signed-in non-operator gets a clear 403 page.
 
     Django's admin sends every signed-in user who is not staff to its login page, and a
