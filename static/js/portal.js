@@ -33,7 +33,7 @@
       tr.appendChild(text("td", Number(c.peak_score).toFixed(2)));
       tr.appendChild(text("td", c.site_name));
       tr.appendChild(text("td", c.camera_name));
-      tr.appendChild(text("td", new Date(c.started_at).toLocaleString()));
+      tr.appendChild(text("td", c.started_at_display || c.started_at));
       var status = document.createElement("td");
       var badge = text("span", label("case", c.status));
       badge.className = "status status-" + c.status;
@@ -55,7 +55,7 @@
       row.className = "new flash";
       row.appendChild(text("td", String(c.id)));
       row.appendChild(text("td", c.camera_name));
-      row.appendChild(text("td", new Date(c.started_at).toLocaleString()));
+      row.appendChild(text("td", c.started_at_display || c.started_at));
       var band = text("span", label("band", c.band));
       band.className = "band band-" + c.band;
       var bandCell = document.createElement("td"); bandCell.appendChild(band); row.appendChild(bandCell);
@@ -76,7 +76,8 @@
       var fps = row.querySelector('[data-field="fps"]');
       if (fps && cam.measured_fps != null) fps.textContent = Number(cam.measured_fps).toFixed(1);
       var last = row.querySelector('[data-field="last-frame"]');
-      if (last && cam.last_frame_at) last.textContent = new Date(cam.last_frame_at).toLocaleString();
+      // The server formats it in the site's zone, as the page does (issue #15).
+      if (last && cam.last_frame_at) last.textContent = cam.last_frame_display || cam.last_frame_at;
     });
   }
   function onReport(message) {
