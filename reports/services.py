@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from celery import signature
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -23,6 +24,18 @@ from detection.services import case_end_span, case_transition
 from reports.announce import broadcast_report
 from reports.evidence import build_package
 from reports.models import EvidencePackage, PoliceReport
+from reports.redaction import case_working_copies_make
+
+# Queued by name: tasks import this module.
+MAKE_WORKING_COPIES_TASK = "reports.make_working_copies"
+
+
+def case_working_copies_prepare(*, case_id: int) -> tuple[int, int]:
+    """Make the blurred working copies of a case's footage (the task's body); idempotent."""
+    case = Case.objects.filter(pk=case_id).first()
+    if case is None:
+        return (0, 0)
+    return case_working_copies_make(case)
 
 
 @transaction.atomic
@@ -37,6 +50,12 @@ def police_report_send(*, case: Case, reason: str, actor: Actor = None) -> Polic
         station_id=locked_case.camera.site.police_station_id,
         reason=reason,
         sent_at=timezone.now(),
+    )
+    # Blurred working copies of its footage, ahead of time: experts and police watch them, and
+    # the package carries them.
+    case_id = locked_case.pk
+    transaction.on_commit(
+        lambda: signature(MAKE_WORKING_COPIES_TASK, kwargs={"case_id": case_id}).apply_async()
     )
     # What the police received must not change under them: the span is frozen from now on,
     # and later activity of the camera opens a follow-up case linked to this one.
@@ -155,7 +174,12 @@ def case_report(
 def evidence_package_create(
     *, report: PoliceReport, actor: Actor, ip_address: str | None = None
 ) -> EvidencePackage:
-    """Build and store the evidence package of a report; its download links expire."""
+    """Build and store the evidence package of a report; its download links expire.
+
+    The package carries each segment's blurred working copy: made ahead of time when the case
+    was reported, and here at the latest for any still missing.
+    """
+    case_working_copies_make(report.case, actor=actor)
     with tempfile.TemporaryDirectory(prefix="evidence-") as tmp:
         path = Path(tmp) / f"evidence-report-{report.pk}.zip"
         with path.open("wb") as handle:

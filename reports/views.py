@@ -18,7 +18,7 @@ from portal.http import client_ip, scoped_or_404
 from reports.forms import ReportStatusForm
 from reports.links import evidence_link, read_evidence_token
 from reports.models import PoliceReport
-from reports.redaction import WorkingCopyUnavailable, parse_exempt_regions, working_copy_for
+from reports.redaction import WorkingCopyUnavailable, working_copy_for
 from reports.selectors import packages_visible_to, reports_visible_to
 from reports.services import evidence_package_create, police_report_update
 from reports.signing import key_fingerprint, public_key_pem, signing_key
@@ -190,8 +190,10 @@ def evidence_download(request: HttpRequest, token: str) -> FileResponse:
 def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
     """A segment's working copy, faces pixelated unless an expert turns that off.
 
-    Query: `blur=0` (experts and operators only), `exempt=x,y,w,h;...` regions (fractions of
-    the frame) whose faces stay visible, for the faces of the case.
+    Query: `blur=0` (experts and operators only, audited). There is one copy per segment and
+    policy, made once: no request parameter may shape (and so multiply) the transcodes. An
+    `exempt=` parameter once made and stored a new 5-second transcode for every distinct value,
+    and all of them went into later evidence packages (issue #16).
     """
     ip = client_ip(request)
     segment = scoped_or_404(
@@ -206,13 +208,11 @@ def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
     if blur_raw not in {"0", "1"}:
         return _bad_request("blur must be 0 or 1.")
     blur = blur_raw == "1"
-    exempt_raw = request.GET.get("exempt", "")
-    if len(exempt_raw) > 400:
-        return _bad_request("exempt is too long.")
-    try:
-        exempt = parse_exempt_regions(exempt_raw)
-    except ValidationError as exc:
-        return _bad_request(" ".join(exc.messages))
+    if "exempt" in request.GET:
+        return _bad_request(
+            "exempt is not accepted: each segment has one working copy per policy "
+            "(faces pixelated, or the original for those allowed to see it)."
+        )
     if not blur and not may_view_unblurred(request.user):
         audit_record(
             actor=request.user,
@@ -227,7 +227,7 @@ def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
             content_type="text/plain",
         )
     try:
-        copy = working_copy_for(segment, blur=blur, exempt=exempt, actor=request.user)
+        copy = working_copy_for(segment, blur=blur, actor=request.user)
     except WorkingCopyUnavailable as exc:
         raise Http404(str(exc)) from None
     if not blur:
@@ -239,7 +239,7 @@ def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
         action="working_copy.view",
         target=copy,
         ip_address=ip,
-        details={"segment": segment.pk, "blur": blur, "exempt": [list(r) for r in exempt]},
+        details={"segment": segment.pk, "blur": blur},
     )
     response = FileResponse(copy.file.open("rb"), content_type="video/mp4")
     response["Cache-Control"] = "private, no-store"
