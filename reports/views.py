@@ -15,6 +15,7 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from detection.selectors import segments_visible_to
 from portal.http import client_ip, scoped_or_404
+from portal.timeline import timeline_bars
 from reports.forms import ReportStatusForm
 from reports.links import evidence_link, read_evidence_token
 from reports.models import PoliceReport
@@ -22,6 +23,7 @@ from reports.redaction import WorkingCopyUnavailable, working_copy_for
 from reports.selectors import packages_visible_to, reports_visible_to
 from reports.services import evidence_package_create, police_report_update
 from reports.signing import key_fingerprint, public_key_pem, signing_key
+from reviews.selectors import case_footage_seconds, case_timeline
 
 POLICE_ROLES = (Role.LIAISON, Role.OPERATOR)
 
@@ -80,12 +82,19 @@ def _render_detail(
         for package in packages_visible_to(request.user).filter(report=report)[:10]
     ]
     case = report.case
+    # The same player and banded timeline as the expert's page (issue #15: this page was a
+    # flat list of some 200 links with no player).
+    timeline = case_timeline(case)
+    bars = timeline_bars((w.start, w.end, w.score, w.band, w.segment, w.in_case) for w in timeline)
     return render(
         request,
         "reports/report_detail.html",
         {
             "report": report,
             "case": case,
+            "timeline": [window.__dict__ for window in timeline],
+            "bars": bars,
+            "footage_seconds": case_footage_seconds(case),
             "segments": case.segments.order_by("started_at"),
             "decisions": case.decisions.select_related("expert"),
             "packages": packages,

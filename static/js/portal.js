@@ -92,3 +92,25 @@
     else if (message.type === "report.status") onReport(message);
   });
 })();
+
+// Copy buttons: <button data-copy="#id"> copies that element's text (the key fingerprint).
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var source = document.querySelector(button.getAttribute("data-copy"));
+      if (!source) return;
+      var value = source.textContent.trim();
+      var done = function () { button.setAttribute("data-copied", "1"); button.textContent = "✓"; };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(value).then(done, function () {});
+      } else {
+        var range = document.createRange();
+        range.selectNodeContents(source);
+        var selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
+    });
+  });
+})();
