@@ -165,8 +165,9 @@ def case_report(
                 ip_address=ip_address,
                 details=details,
             )
-        if reason == PoliceReport.Reason.EXPERT:
-            broadcast_report(report)
+        # Every new report reaches the station's list live, whatever sent it (issue #15: a
+        # violent case's report arrived as a case message only, and no row appeared).
+        broadcast_report(report)
         broadcast_case(case, event=announce)
     return report
 

@@ -80,9 +80,61 @@
       if (last && cam.last_frame_at) last.textContent = cam.last_frame_display || cam.last_frame_at;
     });
   }
+  function reportToast(list, r) {
+    var box = document.getElementById("alerts");
+    if (!box) return;
+    var item = document.createElement("div");
+    item.className = "alert-toast band-" + (r.band || "violent");
+    item.setAttribute("role", "alert");
+    item.setAttribute("data-toast-report", r.id);
+    item.appendChild(text("strong", (list.getAttribute("data-label-new") || "New report") + " #" + r.id));
+    item.appendChild(text("span", " " + r.site_name + " / " + r.camera_name + " · " + (r.sent_at_display || "")));
+    box.prepend(item);
+    setTimeout(function () { item.remove(); }, 20000);
+  }
+  function addReportRow(r) {
+    // A report new to this list: a row at the top and a toast (issue #15: nothing appeared).
+    var list = document.querySelector('[data-live="reports"]');
+    var body = list && list.querySelector("tbody");
+    if (!body || document.querySelector('[data-live="reports"] [data-report="' + r.id + '"]')) return;
+    var empty = body.querySelector("tr.empty");
+    if (empty) empty.remove();
+    var tr = document.createElement("tr");
+    tr.setAttribute("data-report", r.id);
+    tr.setAttribute("data-case", r.case);
+    tr.className = "new flash";
+    var first = document.createElement("td");
+    var link = text("a", String(r.id));
+    var base = list.getAttribute("data-report-base") || "/reports/";
+    link.href = base + r.id + "/";
+    first.appendChild(link);
+    tr.appendChild(first);
+    tr.appendChild(text("td", r.site_name || ""));
+    tr.appendChild(text("td", r.camera_name || ""));
+    tr.appendChild(text("td", r.sent_at_display || r.sent_at));
+    var reason = text("td", r.reason_display || r.reason);
+    if (r.follows_report) {
+      var pill = text("span", " " + (list.getAttribute("data-label-follows") || "follows report") + " ");
+      pill.className = "pill";
+      var back = text("a", "#" + r.follows_report);
+      back.href = base + r.follows_report + "/";
+      pill.appendChild(back);
+      reason.appendChild(pill);
+    }
+    tr.appendChild(reason);
+    var st = document.createElement("td");
+    var badge = text("span", label("report", r.status));
+    badge.className = "status status-" + r.status;
+    badge.setAttribute("data-field", "status");
+    st.appendChild(badge);
+    tr.appendChild(st);
+    body.insertBefore(tr, body.firstChild);
+    reportToast(list, r);
+  }
   function onReport(message) {
     var r = message.report;
     if (!r) return;
+    addReportRow(r);
     document.querySelectorAll('[data-report="' + r.id + '"]').forEach(function (row) { setBadge(row, r.status, "report"); });
   }
   document.addEventListener("abusewatch:message", function (event) {

@@ -33,3 +33,32 @@ def test_the_report_page_plays_blurred_copies_over_the_timeline_and_wraps_the_fi
     # The files are folded away under one summary, not 200 links down the page.
     assert '<details id="footage-files">' in text
     assert 'class="fingerprint" id="fingerprint"' in text and "data-copy" in text
+
+
+def test_a_follow_up_report_links_back_on_the_list_in_the_live_message_and_on_its_page(
+    world: World,
+) -> None:
+    from detection.models import Case
+    from reports.announce import report_payload
+    from reports.services import police_report_send
+    from tests import factories
+
+    first = world.report_a
+    follow_case = factories.CaseFactory(
+        camera=first.case.camera, band="violent", peak_score=0.97, follows=first.case
+    )
+    follow_up = police_report_send(case=follow_case, reason="violent")
+    follow_case.refresh_from_db()
+    assert follow_case.span_end_reason == Case.SpanEnd.REPORTED  # frozen once reported
+    payload = report_payload(follow_up)
+    assert payload["follows_report"] == first.pk
+    assert payload["sent_at_display"] and payload["site_name"] == first.case.camera.site.name
+    client = Client()
+    client.force_login(world.lee)
+    listing = client.get(reverse("report-list")).text
+    assert f'href="/reports/{first.pk}/">#{first.pk}</a>' in listing
+    page = client.get(reverse("report-detail", args=[first.pk])).text
+    assert f'<a href="/reports/{follow_up.pk}/">#{follow_up.pk}</a>' in page
+    follow_page = client.get(reverse("report-detail", args=[follow_up.pk])).text
+    assert f"Follow-up of case #{first.case.pk}" in follow_page
+    assert "Frozen: reported to police" in follow_page
