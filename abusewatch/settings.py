@@ -317,6 +317,10 @@ CASE_MERGE_GAP_SECONDS = env_float("CASE_MERGE_GAP_SECONDS", 10.0)
 # The longest span one case may cover; continuing activity opens a follow-up case linked to it
 # (issue #15: one case once grew to 9 minutes and 259 windows).
 CASE_MAX_SECONDS = env_float("CASE_MAX_SECONDS", 120.0)
+# Make each reported case's blurred working copies without waiting to be asked: a task when the
+# case is reported, and at the latest when its evidence package is built (packages carry them).
+# Off, a copy is still made once, the first time someone watches the segment.
+WORKING_COPIES_AHEAD = env_bool("WORKING_COPIES_AHEAD", default=True)
 REVIEW_CLAIM_MINUTES = env_int("REVIEW_CLAIM_MINUTES", 15)
 EVIDENCE_LINK_MINUTES = env_int("EVIDENCE_LINK_MINUTES", 30)
 # Ed25519 key that signs evidence manifests: PEM (PKCS#8) or base64 of the 32 raw bytes, from

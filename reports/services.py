@@ -54,9 +54,10 @@ def police_report_send(*, case: Case, reason: str, actor: Actor = None) -> Polic
     # Blurred working copies of its footage, ahead of time: experts and police watch them, and
     # the package carries them.
     case_id = locked_case.pk
-    transaction.on_commit(
-        lambda: signature(MAKE_WORKING_COPIES_TASK, kwargs={"case_id": case_id}).apply_async()
-    )
+    if settings.WORKING_COPIES_AHEAD:
+        transaction.on_commit(
+            lambda: signature(MAKE_WORKING_COPIES_TASK, kwargs={"case_id": case_id}).apply_async()
+        )
     # What the police received must not change under them: the span is frozen from now on,
     # and later activity of the camera opens a follow-up case linked to this one.
     case_end_span(
@@ -180,7 +181,8 @@ def evidence_package_create(
     The package carries each segment's blurred working copy: made ahead of time when the case
     was reported, and here at the latest for any still missing.
     """
-    case_working_copies_make(report.case, actor=actor)
+    if settings.WORKING_COPIES_AHEAD:
+        case_working_copies_make(report.case, actor=actor)
     with tempfile.TemporaryDirectory(prefix="evidence-") as tmp:
         path = Path(tmp) / f"evidence-report-{report.pk}.zip"
         with path.open("wb") as handle:

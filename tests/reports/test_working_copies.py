@@ -259,9 +259,12 @@ def test_distinct_exempt_values_make_no_new_transcode_one_copy_per_segment_and_p
     assert WorkingCopy.objects.filter(segment=segment).count() == 1
 
 
-def test_packages_carry_only_the_default_blurred_copy_made_when_first_needed(world: World, segment):
+def test_packages_carry_only_the_default_blurred_copy_made_when_first_needed(
+    world: World, segment, settings
+):
     import zipfile
 
+    settings.WORKING_COPIES_AHEAD = True
     from reports.evidence import verify_package
     from reports.services import evidence_package_create
 
@@ -273,9 +276,28 @@ def test_packages_carry_only_the_default_blurred_copy_made_when_first_needed(wor
         .exists()
     )
     package = evidence_package_create(report=world.report_a, actor=world.lee)
-    default = WorkingCopy.objects.get(segment=segment, blur=True, parameters__exempt_regions=[])
+    from reports.redaction import default_policy_key
+
+    default = WorkingCopy.objects.get(segment=segment, parameters_key=default_policy_key())
     path = Path(package.file.path)
     with zipfile.ZipFile(path) as archive:
         names = [n for n in archive.namelist() if n.startswith("working_copies/")]
     assert names == [f"working_copies/segment-{segment.pk}-{default.pk}.mp4"]
     assert verify_package(path).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reporting_a_case_makes_its_blurred_copies_ahead_of_the_first_viewer(
+    world: World, face_clip: bytes, settings, commit_and_react
+):
+    from reports.services import police_report_send
+    from tests import factories
+
+    settings.WORKING_COPIES_AHEAD = True
+    case = factories.CaseFactory(camera=world.camera_a, band="violent", peak_score=0.95)
+    window = footage_segment(world.camera_a, hours_old=2, original=face_clip)
+    case.segments.add(window)
+    with commit_and_react():
+        police_report_send(case=case, reason="violent")
+    copy = WorkingCopy.objects.get(segment=window)
+    assert copy.blur is True and copy.faces_blurred > 0
