@@ -70,7 +70,8 @@
     var cam = message.camera;
     if (!cam) return;
     document.querySelectorAll('[data-camera="' + cam.id + '"]').forEach(function (row) {
-      setBadge(row, cam.status, "camera");
+      // A switched-off camera keeps its "switched off" badge: it is not offline (issue #15).
+      if (!row.hasAttribute("data-disabled")) setBadge(row, cam.status, "camera");
       var detail = row.querySelector('[data-field="detail"]');
       if (detail) detail.textContent = cam.status_detail || "";
       var fps = row.querySelector('[data-field="fps"]');
