@@ -70,7 +70,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees what the view raised; inert unless DEBUG is on and DEBUG_ERROR_PAGES off.
+    "abusewatch.error_pages.ProductionErrorPages",
 ]
+# With DEBUG on, whether Django's debug pages (URL list, traceback) answer errors. `make run`
+# turns them off: its demo runs with DEBUG, and anyone who opens it may not see them.
+DEBUG_ERROR_PAGES = env_bool("DEBUG_ERROR_PAGES", default=True)
 
 ROOT_URLCONF = "abusewatch.urls"
 WSGI_APPLICATION = "abusewatch.wsgi.application"
