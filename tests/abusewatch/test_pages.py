@@ -117,9 +117,19 @@ def test_alert_links_open_the_page_each_role_works_on(world: World, username, ca
     expected = {
         "report": f"/reports/{world.report_a.pk}/",
         "review": f"/reviews/cases/{case.pk}/",
-        "camera": f"/sites/cameras/{case.camera_id}/",
+        # Issue #15: admins had no page for a case, only the camera's day.
+        "camera": f"/sites/cases/{case.pk}/",
     }[landing]
     assert response.status_code == 302 and response["Location"] == expected
+    if landing == "camera":
+        page = client_for(getattr(world, username)).get(expected)
+        assert page.status_code == 200 and '<video id="player"' in page.text
+
+
+@pytest.mark.parametrize("username", ["bob", "charlie", "erin", "lee"])
+def test_the_admin_case_page_is_the_sites_admins_alone(world: World, username):
+    url = f"/sites/cases/{world.uncertain_case_a.pk}/"
+    assert client_for(getattr(world, username)).get(url).status_code == 404
 
 
 @pytest.mark.parametrize(
