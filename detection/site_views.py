@@ -28,6 +28,7 @@ from detection.models import Band, ModelVersion
 from detection.selectors import cases_visible_to, peak_scores_by_bucket
 from detection.triage import thresholds_for
 from portal.http import client_ip
+from portal.sitetime import site_time
 from portal.timeline import timeline_bars
 
 View = Callable[..., HttpResponse]
@@ -136,10 +137,25 @@ def camera_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("camera")
         .order_by("-started_at")
     )
+    # A marker per case over the day's bars: five-minute bars made an incident a sliver
+    # (issue #15); a marker is at least 0.6 % of the day wide and links to the case.
+    markers = [
+        {
+            "pk": case.pk,
+            "band": case.band,
+            "x": max(0.0, (case.started_at - start).total_seconds() / day_seconds * 1000),
+            "width": max(
+                6.0, (case.ended_at - case.started_at).total_seconds() / day_seconds * 1000
+            ),
+            "label": site_time(case.started_at, site.timezone, short=True),
+        }
+        for case in cases[:100]
+    ]
     return render(
         request,
         "cameras/camera_detail.html",
         {
+            "markers": markers,
             "camera": camera,
             "site": site,
             "day": day,

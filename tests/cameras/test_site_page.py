@@ -31,3 +31,19 @@ def test_a_switched_off_camera_is_not_counted_or_shown_as_offline(world: World) 
     own = page.split(f'data-camera="{world.camera_a.pk}"')[1].split("</tr>")[0]
     assert "0.40 / 0.90" in own and "this camera's" in own
     assert "0.30 / 0.80" in row and "the model's" in row
+
+
+def test_the_day_timeline_marks_each_case_wide_enough_to_see_and_click(world: World) -> None:
+    import zoneinfo
+
+    case = world.uncertain_case_a
+    day = case.started_at.astimezone(zoneinfo.ZoneInfo(world.site_a.timezone)).date()
+    client = Client()
+    client.force_login(world.alice)
+    page = client.get(
+        reverse("camera-detail", args=[case.camera_id]), {"day": f"{day:%Y-%m-%d}"}
+    ).text
+    marker = page.split(f'class="incident-marker" data-case="{case.pk}"')[1].split("</a>")[0]
+    width = float(marker.split('width="')[1].split('"')[0])
+    assert width >= 6.0  # at least 0.6 % of the day, however short the case
+    assert f'href="/sites/cases/{case.pk}/"' in page
