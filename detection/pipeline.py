@@ -365,6 +365,7 @@ def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Cas
         case.full_clean()
         case.save()
         _attach_footage(case)
+        _queue_working_copies(case)
         audit_record(
             actor=None,
             action="case.open",
@@ -391,6 +392,7 @@ def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Cas
     case.band = decision.case_band
     case.save(update_fields=["started_at", "ended_at", "peak_score", "band", "updated_at"])
     _attach_footage(case)
+    _queue_working_copies(case)
     if decision.upgraded:
         audit_record(
             actor=None,
@@ -403,6 +405,20 @@ def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Cas
     elif case.band != previous_band:
         broadcast_case(case, event="case.status")
     return case
+
+
+# Reports makes the blurred working copies experts and police watch; queued by name on
+# commit (detection never imports reports), so the first viewer does not wait for them.
+MAKE_WORKING_COPIES_TASK = "reports.make_working_copies"
+
+
+def _queue_working_copies(case: Case) -> None:
+    if not settings.WORKING_COPIES_AHEAD:
+        return
+    case_id = case.pk
+    transaction.on_commit(
+        lambda: signature(MAKE_WORKING_COPIES_TASK, kwargs={"case_id": case_id}).apply_async()
+    )
 
 
 def case_request_report(*, case: Case, announce: str) -> None:
