@@ -23,6 +23,7 @@ def status_labels() -> SafeString:
         "camera": {value: str(label) for value, label in Camera.Status.choices},
         "report": {value: str(label) for value, label in PoliceReport.Status.choices},
         "band": {value: str(label) for value, label in Band.choices},
+        "reason": {value: str(label) for value, label in PoliceReport.Reason.choices},
         "action": {"open": pgettext("action", "Open")},
     }
     return json_script(labels, "status-labels")

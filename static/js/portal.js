@@ -113,7 +113,8 @@
     tr.appendChild(text("td", r.site_name || ""));
     tr.appendChild(text("td", r.camera_name || ""));
     tr.appendChild(text("td", r.sent_at_display || r.sent_at));
-    var reason = text("td", r.reason_display || r.reason);
+    // In the reader's language (the page's labels), not the broadcaster's.
+    var reason = text("td", label("reason", r.reason));
     if (r.follows_report) {
       var pill = text("span", " " + (list.getAttribute("data-label-follows") || "follows report") + " ");
       pill.className = "pill";

@@ -81,9 +81,12 @@ def test_an_admin_sees_a_new_case_live_in_the_sites_zone_and_opens_it(
     assert not page.js_errors, page.js_errors
 
 
-@pytest.mark.parametrize(("lang", "follows"), [("en", "follows report"), ("ko", "후속: 신고")])
+@pytest.mark.parametrize(
+    ("lang", "follows", "reason"),
+    [("en", "follows report", "Violent detection"), ("ko", "후속: 신고", "폭력 감지")],
+)
 def test_police_see_a_new_report_and_its_follow_up_live_row_and_toast(
-    browser, live_server, journey_world: World, lang: str, follows: str
+    browser, live_server, journey_world: World, lang: str, follows: str, reason: str
 ) -> None:
     w = journey_world
     page = open_as(browser, live_server, w.lee, lang=lang)
@@ -103,6 +106,7 @@ def test_police_see_a_new_report_and_its_follow_up_live_row_and_toast(
     row = page.locator(f'tr[data-report="{follow_up.pk}"]')
     row.wait_for()
     assert follows in row.inner_text() and f"#{w.report_a.pk}" in row.inner_text()
+    assert reason in row.inner_text()  # in the reader's language, not the broadcaster's
     assert page.locator(f'[data-toast-report="{follow_up.pk}"]').is_visible()
     snap(page, f"police-list-live-{lang}")
     # The same message again changes nothing: one row per report.
