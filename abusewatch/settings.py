@@ -252,6 +252,11 @@ CELERY_BEAT_SCHEDULE["operations-retention"] = {
     "schedule": RETENTION_SWEEP_MINUTES * 60.0,
     "options": {"queue": "default"},
 }
+CELERY_BEAT_SCHEDULE["detection-end-quiet-spans"] = {
+    "task": "detection.end_quiet_spans",
+    "schedule": 60.0,
+    "options": {"queue": "default"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Bearer token a Prometheus server sends to /metrics (operators' sessions work too).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
@@ -322,6 +327,9 @@ CASE_MERGE_GAP_SECONDS = env_float("CASE_MERGE_GAP_SECONDS", 10.0)
 # The longest span one case may cover; continuing activity opens a follow-up case linked to it
 # (issue #15: one case once grew to 9 minutes and 259 windows).
 CASE_MAX_SECONDS = env_float("CASE_MAX_SECONDS", 120.0)
+# A periodic sweep ends the spans of cases whose camera went quiet altogether (no next window);
+# the slack lets windows still waiting for a score extend them first.
+CASE_QUIET_SWEEP_SLACK_SECONDS = env_float("CASE_QUIET_SWEEP_SLACK_SECONDS", 120.0)
 # Make each reported case's blurred working copies without waiting to be asked: a task when the
 # case is reported, and at the latest when its evidence package is built (packages carry them).
 # Off, a copy is still made once, the first time someone watches the segment.

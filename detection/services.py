@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -65,14 +66,43 @@ def case_transition(
     return locked
 
 
-def case_end_span(*, case_id: int, reason: str, at: dt.datetime, announce: bool = True) -> bool:
+def cases_end_quiet_spans(*, now: dt.datetime | None = None) -> int:
+    """End the span of every case whose camera has been quiet past the quiet period.
+
+    Triage ends a case when the camera's next window arrives; a camera that stops sending
+    altogether (switched off, cut) sends none, so a periodic sweep ends it too. The slack
+    leaves windows still waiting for a score the chance to extend it first. Returns how many.
+    """
+    now = now or timezone.now()
+    gap = dt.timedelta(seconds=settings.CASE_MERGE_GAP_SECONDS)
+    cutoff = now - gap - dt.timedelta(seconds=settings.CASE_QUIET_SWEEP_SLACK_SECONDS)
+    ended = 0
+    for case_id, ended_at in Case.objects.filter(
+        span_ended_at__isnull=True, ended_at__lt=cutoff
+    ).values_list("pk", "ended_at"):
+        # The cutoff again in the UPDATE: a case triage extended meanwhile is left alone.
+        ended += case_end_span(
+            case_id=case_id, reason="quiet", at=ended_at + gap, ended_before=cutoff
+        )
+    return ended
+
+
+def case_end_span(
+    *,
+    case_id: int,
+    reason: str,
+    at: dt.datetime,
+    announce: bool = True,
+    ended_before: dt.datetime | None = None,
+) -> bool:
     """End a case's span for good (quiet period, maximum length, reported); once only.
 
     True when this call ended it. Later activity of the camera opens a new case.
     """
-    ended = Case.objects.filter(pk=case_id, span_ended_at__isnull=True).update(
-        span_ended_at=at, span_end_reason=reason, updated_at=timezone.now()
-    )
+    still_open = Case.objects.filter(pk=case_id, span_ended_at__isnull=True)
+    if ended_before is not None:
+        still_open = still_open.filter(ended_at__lt=ended_before)
+    ended = still_open.update(span_ended_at=at, span_end_reason=reason, updated_at=timezone.now())
     if not ended:
         return False
     case = Case.objects.select_related("camera__site").get(pk=case_id)

@@ -16,6 +16,7 @@ from detection.models import RetentionRun
 from detection.notifications import CASE_NOTIFY_TASK, case_notification_create
 from detection.pipeline import segments_analyse
 from detection.retention import retention_run
+from detection.services import cases_end_quiet_spans
 
 
 @shared_task(
@@ -44,3 +45,9 @@ def case_notify(case_id: int) -> int | None:
     """Idempotent: a case is announced at most once per band."""
     notification = case_notification_create(case_id=case_id)
     return notification.pk if notification is not None else None
+
+
+@shared_task(name="detection.end_quiet_spans", acks_late=True, max_retries=0)
+def end_quiet_spans() -> int:
+    """End the spans of cases whose camera stopped sending windows (periodic)."""
+    return cases_end_quiet_spans()
