@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django import template
 from django.utils.html import json_script
 from django.utils.safestring import SafeString
@@ -7,6 +9,7 @@ from django.utils.translation import pgettext
 
 from cameras.models import Camera
 from detection.models import Band, Case
+from portal.sitetime import site_time
 from reports.models import PoliceReport
 
 register = template.Library()
@@ -20,6 +23,19 @@ def status_labels() -> SafeString:
         "camera": {value: str(label) for value, label in Camera.Status.choices},
         "report": {value: str(label) for value, label in PoliceReport.Status.choices},
         "band": {value: str(label) for value, label in Band.choices},
+        "reason": {value: str(label) for value, label in PoliceReport.Reason.choices},
         "action": {"open": pgettext("action", "Open")},
     }
     return json_script(labels, "status-labels")
+
+
+@register.filter
+def sitetime(value: object, zone: str) -> str:
+    """A time in the site's zone with its abbreviation: `{{ case.started_at|sitetime:tz }}`."""
+    return site_time(value, zone) if isinstance(value, dt.datetime) else ""
+
+
+@register.filter
+def sitetime_short(value: object, zone: str) -> str:
+    """The time of day only, in the site's zone with its abbreviation."""
+    return site_time(value, zone, short=True) if isinstance(value, dt.datetime) else ""

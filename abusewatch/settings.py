@@ -72,7 +72,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "abusewatch.csp.ContentSecurityPolicyMiddleware",
+    # Last, so it sees what the view raised; inert unless DEBUG is on and DEBUG_ERROR_PAGES off.
+    "abusewatch.error_pages.ProductionErrorPages",
 ]
+# With DEBUG on, whether Django's debug pages (URL list, traceback) answer errors. `make run`
+# turns them off: its demo runs with DEBUG, and anyone who opens it may not see them.
+DEBUG_ERROR_PAGES = env_bool("DEBUG_ERROR_PAGES", default=True)
 
 ROOT_URLCONF = "abusewatch.urls"
 WSGI_APPLICATION = "abusewatch.wsgi.application"
@@ -281,6 +286,11 @@ CELERY_BEAT_SCHEDULE["detection-reconcile-pending"] = {
 HEALTHZ_PENDING_MAX_AGE_SECONDS = env_float("HEALTHZ_PENDING_MAX_AGE_SECONDS", 300.0)
 WORKER_HEARTBEAT_INTERVAL_SECONDS = env_float("WORKER_HEARTBEAT_INTERVAL_SECONDS", 5.0)
 WORKER_HEARTBEAT_STALE_SECONDS = env_float("WORKER_HEARTBEAT_STALE_SECONDS", 20.0)
+CELERY_BEAT_SCHEDULE["detection-end-quiet-spans"] = {
+    "task": "detection.end_quiet_spans",
+    "schedule": 60.0,
+    "options": {"queue": "default"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Bearer token a Prometheus server sends to /metrics (operators' sessions work too).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
@@ -363,6 +373,16 @@ CASE_PRE_ROLL_SECONDS = env_float("CASE_PRE_ROLL_SECONDS", 2.0)
 CASE_POST_ROLL_SECONDS = env_float("CASE_POST_ROLL_SECONDS", 2.0)
 # Non-safe windows of one camera closer together than this belong to the same case.
 CASE_MERGE_GAP_SECONDS = env_float("CASE_MERGE_GAP_SECONDS", 10.0)
+# The longest span one case may cover; continuing activity opens a follow-up case linked to it
+# (issue #15: one case once grew to 9 minutes and 259 windows).
+CASE_MAX_SECONDS = env_float("CASE_MAX_SECONDS", 120.0)
+# A periodic sweep ends the spans of cases whose camera went quiet altogether (no next window);
+# the slack lets windows still waiting for a score extend them first.
+CASE_QUIET_SWEEP_SLACK_SECONDS = env_float("CASE_QUIET_SWEEP_SLACK_SECONDS", 120.0)
+# Make each reported case's blurred working copies without waiting to be asked: a task when the
+# case is reported, and at the latest when its evidence package is built (packages carry them).
+# Off, a copy is still made once, the first time someone watches the segment.
+WORKING_COPIES_AHEAD = env_bool("WORKING_COPIES_AHEAD", default=True)
 REVIEW_CLAIM_MINUTES = env_int("REVIEW_CLAIM_MINUTES", 15)
 EVIDENCE_LINK_MINUTES = env_int("EVIDENCE_LINK_MINUTES", 30)
 # Ed25519 key that signs evidence manifests: PEM (PKCS#8) or base64 of the 32 raw bytes, from

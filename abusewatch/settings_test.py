@@ -43,3 +43,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# A working copy is a face-detecting re-encode (seconds per window on these CPUs): tests that
+# are not about working copies build packages without them; those that are turn it on.
+WORKING_COPIES_AHEAD = False

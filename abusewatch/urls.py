@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("ops/", views.ops_home, name="ops-home"),
     path("cases/<int:pk>/", views.case_open, name="case-open"),
+    path("sites/cases/<int:pk>/", views.site_case, name="site-case"),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -23,7 +24,7 @@ urlpatterns = [
     path("viewings/", include("viewings.urls")),
     path("api/", include("abusewatch.api_urls")),
     # The admin's own login page would be a way round the limit on failed sign-ins.
-    path("admin/login/", LoginView.as_view(), name="admin-login"),
+    path("admin/login/", views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("metrics", views.metrics, name="metrics"),
     path("healthz", views.healthz, name="healthz"),

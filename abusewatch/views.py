@@ -4,7 +4,7 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -15,16 +15,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from abusewatch.auth_views import LoginView
 from abusewatch.health import health
 from abusewatch.metrics import registry
 from access.policy import Role, role_of
+from audit.services import audit_record
 from cameras.models import Camera, Site
 from cameras.selectors import cameras_visible_to
 from detection.models import Band, Case, ModelVersion
 from detection.selectors import cases_visible_to
 from detection.storage import storage_plan
+from portal.http import client_ip, scoped_or_404
+from portal.timeline import timeline_bars
 from reports.selectors import reports_visible_to
-from reviews.selectors import case_for_review
+from reviews.selectors import case_footage_seconds, case_for_review, case_timeline
 
 LANDING_BY_ROLE = {
     Role.OPERATOR: "ops-home",
@@ -69,8 +73,44 @@ def case_open(request: HttpRequest, pk: int) -> HttpResponse:
     if case.band == Band.UNCERTAIN and case_for_review(request.user, case.pk) is not None:
         return redirect("review-case", pk=case.pk)
     if cameras_visible_to(request.user).filter(pk=case.camera_id).exists():
-        return redirect("camera-detail", pk=case.camera_id)
+        return redirect("site-case", pk=case.pk)
     raise Http404("No page for this case.")
+
+
+@login_required
+def site_case(request: HttpRequest, pk: int) -> HttpResponse:
+    """A case as its centre's admins see it: what happened, where it stands, the blurred footage.
+
+    Issue #15: an admin's "open case" landed on the camera's day, with no page for the case.
+    Who reviewed it is not shown here; its status and whether it reached the police are.
+    """
+    case = scoped_or_404(
+        cases_visible_to(request.user).select_related("camera__site"),
+        pk,
+        request=request,
+        action="case.view",
+        details={"case": pk},
+        message="No such case.",
+    )
+    if not cameras_visible_to(request.user).filter(pk=case.camera_id).exists():
+        raise Http404("No such case.")
+    audit_record(actor=request.user, action="case.view", target=case, ip_address=client_ip(request))
+    timeline = case_timeline(case)
+    bars = timeline_bars((w.start, w.end, w.score, w.band, w.segment, w.in_case) for w in timeline)
+    return render(
+        request,
+        "cameras/case_detail.html",
+        {
+            "case": case,
+            "timeline": [window.__dict__ for window in timeline],
+            "bars": bars,
+            "footage_seconds": case_footage_seconds(case),
+            "segments": case.segments.all(),
+            "reported": reports_visible_to(request.user).filter(case=case).exists()
+            or hasattr(case, "police_report"),
+            "follow_ups": case.follow_ups.order_by("started_at"),
+        },
+    )
 
 
 class MeOutput(serializers.Serializer[dict[str, object]]):
@@ -116,3 +156,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
     """For load balancers and orchestrators: open to all, it says only up or down per part."""
     result = health()
     return JsonResponse(result, status=200 if result["status"] == "ok" else 503)
+
+
+@never_cache
+def admin_login(request: HttpRequest) -> HttpResponseBase:
+    """The operations admin's sign-in; a signed-in non-operator gets a clear 403 page.
+
+    Django's admin sends every signed-in user who is not staff to its login page, and a
+    sign-in page sends a signed-in user on to `next`: the two bounced a centre admin, an
+    expert or a police officer between /admin/ and /admin/login/ for ever (issue #15).
+    """
+    user = request.user
+    if user.is_authenticated and not (user.is_active and user.is_staff):
+        return render(request, "admin_forbidden.html", status=403)
+    return LoginView.as_view()(request)

@@ -7,6 +7,7 @@ from typing import Any
 from access.policy import CAMERAS, groups_for
 from alerts.broadcast import broadcast
 from cameras.models import Camera
+from portal.sitetime import site_time
 
 
 def camera_payload(camera: Camera) -> dict[str, Any]:
@@ -18,6 +19,8 @@ def camera_payload(camera: Camera) -> dict[str, Any]:
         "status_detail": camera.status_detail,
         "last_frame_at": camera.last_frame_at.isoformat() if camera.last_frame_at else None,
         "measured_fps": camera.measured_fps,
+        # Formatted here, in the site's zone, exactly as the page renders it (issue #15).
+        "last_frame_display": site_time(camera.last_frame_at, camera.site.timezone),
     }
 
 

@@ -144,8 +144,16 @@ class Detection(models.Model):
         return f"{self.segment}: {self.score:.3f} ({self.band})"
 
 
+class SpanEnd(models.TextChoices):
+    QUIET = "quiet", _("Ended after a quiet period")
+    MAX_LENGTH = "max_length", _("Ended at the maximum length")
+    REPORTED = "reported", _("Frozen: reported to police")
+
+
 class Case(models.Model):
     """Consecutive non-safe windows of one camera, handled as one incident."""
+
+    SpanEnd = SpanEnd
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
@@ -181,8 +189,18 @@ class Case(models.Model):
         related_name="claimed_cases",
     )
     claim_expires_at = models.DateTimeField(null=True, blank=True)
-    # Reviews needed before a decision stands; raised to 3 when two experts disagree.
+    # Reviews needed before a decision stands; raised to 2 by a dismissal (it needs agreement).
     reviews_required = models.PositiveSmallIntegerField(default=1)
+    # The incident's span ends for good: after a quiet period, at the maximum length, or once
+    # reported (what the police received must not change). Later activity opens a new case;
+    # a follow-up of a reported or over-long case points back to it.
+    span_ended_at = models.DateTimeField(null=True, blank=True)
+    span_end_reason = models.CharField(
+        max_length=12, choices=SpanEnd.choices, blank=True, default=""
+    )
+    follows = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="follow_ups"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -201,6 +219,11 @@ class Case(models.Model):
             models.CheckConstraint(
                 condition=Q(reviews_required__gte=1) & Q(reviews_required__lte=5),
                 name="case_reviews_required_range",
+            ),
+            models.CheckConstraint(
+                condition=(Q(span_ended_at__isnull=True) & Q(span_end_reason=""))
+                | (Q(span_ended_at__isnull=False) & ~Q(span_end_reason="")),
+                name="case_span_end_has_reason",
             ),
         ]
         indexes: ClassVar = [

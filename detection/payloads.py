@@ -7,6 +7,7 @@ from typing import Any
 from django.urls import reverse
 
 from detection.models import Case, Detection
+from portal.sitetime import site_time
 
 
 def case_payload(case: Case) -> dict[str, Any]:
@@ -29,6 +30,12 @@ def case_payload(case: Case) -> dict[str, Any]:
         "started_at": case.started_at.isoformat(),
         "ended_at": case.ended_at.isoformat(),
         "preview_url": preview_url,
+        # The lifecycle (issue #15): whether the span has ended and why, and the case this one
+        # continues (a reported or over-long one), so every portal can show the link live.
+        "span_end_reason": case.span_end_reason,
+        "follows": case.follows_id,
+        # Formatted here, in the site's zone, exactly as the pages render it (issue #15).
+        "started_at_display": site_time(case.started_at, case.camera.site.timezone),
     }
 
 

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.hashing import file_sha256
@@ -45,7 +46,7 @@ from detection.announce import broadcast_case, broadcast_detection
 from detection.bands import Band
 from detection.model_versions import model_version_active
 from detection.models import Case, Detection, ModelVersion, Segment
-from detection.services import REPORT_CASE_TASK, case_transition
+from detection.services import REPORT_CASE_TASK, case_end_span, case_transition
 from detection.triage import (
     Action,
     Decision,
@@ -411,13 +412,20 @@ def segment_finish_stage2(
 # --- Stage 4 and 5: triage, then apply the decision ---------------------------------------------
 
 
-def _open_cases(camera_id: int) -> list[OpenCase]:
+def _open_cases(camera_id: int, *, window_start: dt.datetime) -> list[OpenCase]:
+    """The camera's cases a window may join, and those whose ended span it may follow up."""
     # Locked: the caller holds the camera's lock, and these rows may change. Whether a case
     # was reported is read apart: PostgreSQL cannot lock across the outer join to its report.
+    gap = dt.timedelta(seconds=settings.CASE_MERGE_GAP_SECONDS)
+    followable = Q(
+        span_end_reason__in=[Case.SpanEnd.REPORTED, Case.SpanEnd.MAX_LENGTH],
+        ended_at__gte=window_start - gap,
+    )
     cases = list(
         Case.objects.select_for_update()
         .filter(camera_id=camera_id, status__in=MERGEABLE)
-        .values_list("pk", "started_at", "ended_at", "peak_score", "band")
+        .filter(Q(span_ended_at__isnull=True) | followable)
+        .values_list("pk", "started_at", "ended_at", "peak_score", "band", "span_ended_at")
     )
     reported = set(
         Case.objects.filter(
@@ -425,8 +433,16 @@ def _open_cases(camera_id: int) -> list[OpenCase]:
         ).values_list("pk", flat=True)
     )
     return [
-        OpenCase(pk, started, ended, peak, band, reported=pk in reported)
-        for pk, started, ended, peak, band in cases
+        OpenCase(
+            pk,
+            started,
+            ended,
+            peak,
+            band,
+            reported=pk in reported,
+            span_ended=span_ended_at is not None,
+        )
+        for pk, started, ended, peak, band, span_ended_at in cases
     ]
 
 
@@ -450,10 +466,11 @@ def detection_store(*, scored: Scored, version: ModelVersion) -> Detection | Non
         )
         decision = triage(
             thresholds=thresholds,
-            open_cases=_open_cases(camera.pk),
+            open_cases=_open_cases(camera.pk, window_start=segment.started_at),
             window=ScoredWindow(segment.pk, segment.started_at, segment.ended_at, scored.score),
             merge_gap=dt.timedelta(seconds=settings.CASE_MERGE_GAP_SECONDS),
             post_roll=_rolls()[1],
+            max_length=dt.timedelta(seconds=settings.CASE_MAX_SECONDS),
         )
         detection = Detection(
             segment=segment,
@@ -478,7 +495,9 @@ def detection_store(*, scored: Scored, version: ModelVersion) -> Detection | Non
 
 
 def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Case | None:
-    """Carry out triage's decision: open or extend the case, attach footage, report, alert."""
+    """Carry out triage's decision: end spans, open or extend the case, attach footage, report."""
+    for closing in decision.closings:
+        case_end_span(case_id=closing.case_id, reason=closing.reason, at=segment.started_at)
     if decision.action == Action.NOTHING:
         return None
     if decision.action == Action.ATTACH:
@@ -493,15 +512,22 @@ def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Cas
             ended_at=decision.ended_at,
             peak_score=decision.peak_score,
             band=decision.case_band,
+            follows_id=decision.follows_id,
         )
         case.full_clean()
         case.save()
         _attach_footage(case)
+        _queue_working_copies(case)
         audit_record(
             actor=None,
             action="case.open",
             target=case,
-            details={"band": case.band, "score": score, "segment": segment.pk},
+            details={
+                "band": case.band,
+                "score": score,
+                "segment": segment.pk,
+                "follows": decision.follows_id,
+            },
         )
         if decision.report:
             # The alert goes out once the police report exists (see reports.tasks).
@@ -518,6 +544,7 @@ def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Cas
     case.band = decision.case_band
     case.save(update_fields=["started_at", "ended_at", "peak_score", "band", "updated_at"])
     _attach_footage(case)
+    _queue_working_copies(case)
     if decision.upgraded:
         audit_record(
             actor=None,
@@ -530,6 +557,20 @@ def apply_decision(decision: Decision, *, segment: Segment, score: float) -> Cas
     elif case.band != previous_band:
         broadcast_case(case, event="case.status")
     return case
+
+
+# Reports makes the blurred working copies experts and police watch; queued by name on
+# commit (detection never imports reports), so the first viewer does not wait for them.
+MAKE_WORKING_COPIES_TASK = "reports.make_working_copies"
+
+
+def _queue_working_copies(case: Case) -> None:
+    if not settings.WORKING_COPIES_AHEAD:
+        return
+    case_id = case.pk
+    transaction.on_commit(
+        lambda: signature(MAKE_WORKING_COPIES_TASK, kwargs={"case_id": case_id}).apply_async()
+    )
 
 
 def case_request_report(*, case: Case, announce: str) -> None:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_record
 from audit.typing import Actor
+from detection.announce import broadcast_case
 from detection.model_versions import model_version_register
 from detection.models import Case
 
 # bench/bench_pipeline.py still imports model_version_register from here.
-__all__ = ["REPORT_CASE_TASK", "IllegalTransition", "case_transition", "model_version_register"]
+__all__ = [
+    "REPORT_CASE_TASK",
+    "IllegalTransition",
+    "case_end_span",
+    "case_transition",
+    "model_version_register",
+]
 
 # The task with which reports reacts to a case that must reach the police; queued by name on
 # commit, because reports sits above detection and reviews.
@@ -54,3 +64,49 @@ def case_transition(
     )
     case.refresh_from_db()
     return locked
+
+
+def cases_end_quiet_spans(*, now: dt.datetime | None = None) -> int:
+    """End the span of every case whose camera has been quiet past the quiet period.
+
+    Triage ends a case when the camera's next window arrives; a camera that stops sending
+    altogether (switched off, cut) sends none, so a periodic sweep ends it too. The slack
+    leaves windows still waiting for a score the chance to extend it first. Returns how many.
+    """
+    now = now or timezone.now()
+    gap = dt.timedelta(seconds=settings.CASE_MERGE_GAP_SECONDS)
+    cutoff = now - gap - dt.timedelta(seconds=settings.CASE_QUIET_SWEEP_SLACK_SECONDS)
+    ended = 0
+    for case_id, ended_at in Case.objects.filter(
+        span_ended_at__isnull=True, ended_at__lt=cutoff
+    ).values_list("pk", "ended_at"):
+        # The cutoff again in the UPDATE: a case triage extended meanwhile is left alone.
+        ended += case_end_span(
+            case_id=case_id, reason="quiet", at=ended_at + gap, ended_before=cutoff
+        )
+    return ended
+
+
+def case_end_span(
+    *,
+    case_id: int,
+    reason: str,
+    at: dt.datetime,
+    announce: bool = True,
+    ended_before: dt.datetime | None = None,
+) -> bool:
+    """End a case's span for good (quiet period, maximum length, reported); once only.
+
+    True when this call ended it. Later activity of the camera opens a new case.
+    """
+    still_open = Case.objects.filter(pk=case_id, span_ended_at__isnull=True)
+    if ended_before is not None:
+        still_open = still_open.filter(ended_at__lt=ended_before)
+    ended = still_open.update(span_ended_at=at, span_end_reason=reason, updated_at=timezone.now())
+    if not ended:
+        return False
+    case = Case.objects.select_related("camera__site").get(pk=case_id)
+    audit_record(actor=None, action="case.span_end", target=case, details={"reason": reason})
+    if announce:
+        broadcast_case(case, event="case.status")
+    return True

@@ -24,10 +24,12 @@ from cameras.selectors import cameras_visible_to, sites_managed_by, sites_visibl
 from cameras.services import camera_create, camera_update, site_set_retention
 from cameras.sources import source_allowed_for
 from detection.model_versions import model_version_active
-from detection.models import Band
+from detection.models import Band, ModelVersion
 from detection.selectors import cases_visible_to, peak_scores_by_bucket
 from detection.storage import storage_plan
+from detection.triage import thresholds_for
 from portal.http import client_ip
+from portal.sitetime import site_time
 from portal.timeline import timeline_bars
 
 View = Callable[..., HttpResponse]
@@ -53,8 +55,12 @@ def site_admin_required(view: View) -> View:
 @site_admin_required
 def site_list(request: HttpRequest) -> HttpResponse:
     sites = sites_visible_to(request.user).annotate(
-        camera_count=Count("cameras", distinct=True),
-        online_count=Count("cameras", filter=Q(cameras__status="online"), distinct=True),
+        # A camera switched off on purpose is not an offline one (issue #15): counted apart.
+        camera_count=Count("cameras", filter=Q(cameras__enabled=True), distinct=True),
+        online_count=Count(
+            "cameras", filter=Q(cameras__status="online", cameras__enabled=True), distinct=True
+        ),
+        disabled_count=Count("cameras", filter=Q(cameras__enabled=False), distinct=True),
     )
     return render(request, "cameras/site_list.html", {"sites": sites})
 
@@ -70,13 +76,35 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("camera")
         .order_by("-started_at")[:50]
     )
+    # The thresholds that decide each camera's bands now: its own where set, else the active
+    # model's (issue #15: admins could not see what applied).
+    version = ModelVersion.objects.filter(is_active=True).first()
+    rows = [
+        {
+            "camera": camera,
+            "thresholds": (
+                thresholds_for(
+                    camera_low=camera.low_threshold,
+                    camera_high=camera.high_threshold,
+                    model_low=version.low_threshold,
+                    model_high=version.high_threshold,
+                )
+                if version is not None
+                else None
+            ),
+            "own_thresholds": camera.low_threshold is not None or camera.high_threshold is not None,
+        }
+        for camera in cameras
+    ]
     return render(
         request,
         "cameras/site_detail.html",
         {
             "site": site,
             "cameras": cameras,
+            "rows": rows,
             "cases": cases,
+            "model": version,
             "storage": storage_plan(sites=[site]),
         },
     )
@@ -117,10 +145,25 @@ def camera_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("camera")
         .order_by("-started_at")
     )
+    # A marker per case over the day's bars: five-minute bars made an incident a sliver
+    # (issue #15); a marker is at least 0.6 % of the day wide and links to the case.
+    markers = [
+        {
+            "pk": case.pk,
+            "band": case.band,
+            "x": max(0.0, (case.started_at - start).total_seconds() / day_seconds * 1000),
+            "width": max(
+                6.0, (case.ended_at - case.started_at).total_seconds() / day_seconds * 1000
+            ),
+            "label": site_time(case.started_at, site.timezone, short=True),
+        }
+        for case in cases[:100]
+    ]
     return render(
         request,
         "cameras/camera_detail.html",
         {
+            "markers": markers,
             "camera": camera,
             "site": site,
             "day": day,

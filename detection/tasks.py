@@ -17,6 +17,7 @@ from detection.notifications import CASE_NOTIFY_TASK, case_notification_create
 from detection.pipeline import STAGE2_TASK, segment_finish_stage2, segments_analyse
 from detection.reconcile import pending_reconcile
 from detection.retention import retention_run
+from detection.services import cases_end_quiet_spans
 from detection.storage import storage_warn_operators
 
 
@@ -83,3 +84,9 @@ def case_notify(case_id: int) -> int | None:
     """Idempotent: a case is announced at most once per band."""
     notification = case_notification_create(case_id=case_id)
     return notification.pk if notification is not None else None
+
+
+@shared_task(name="detection.end_quiet_spans", acks_late=True, max_retries=0)
+def end_quiet_spans() -> int:
+    """End the spans of cases whose camera stopped sending windows (periodic)."""
+    return cases_end_quiet_spans()

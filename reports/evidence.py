@@ -42,7 +42,7 @@ from audit.services import audit_verify_chain
 from detection.models import Detection, Segment
 from portal.timeline import timeline_bars
 from reports.models import EvidencePackage, PoliceReport
-from reports.redaction import working_copy_manifest_entry
+from reports.redaction import default_policy_key, working_copy_manifest_entry
 from reports.signing import key_fingerprint, public_key_pem, signing_key
 
 FORMAT = "abusewatch-evidence/1"
@@ -165,6 +165,7 @@ def build_package(report: PoliceReport, target: io.BufferedIOBase | Any) -> dict
     key = signing_key()
     public_pem = public_key_pem(key)
     generated_at = timezone.now()
+    default_key = default_policy_key()
 
     with zipfile.ZipFile(target, "w", allowZip64=True) as archive:
         builder = _Builder(archive)
@@ -205,9 +206,12 @@ def build_package(report: PoliceReport, target: io.BufferedIOBase | Any) -> dict
                 entry[kind] = name
                 if kind == "original" and segment.original_sha256:
                     entry["original_matches_ingest_hash"] = digest == segment.original_sha256
-            # Working copies (bystanders' faces pixelated), each with how it was derived.
+            # The working copy (bystanders' faces pixelated) every viewer watched, with how it
+            # was derived. Only the default policy's: copies made once with other parameters
+            # do not belong in what the police receive (issue #16: they once grew a package
+            # fourfold).
             entry["working_copies"] = []
-            for copy in segment.working_copies.order_by("pk"):
+            for copy in segment.working_copies.filter(parameters_key=default_key).order_by("pk"):
                 name = f"working_copies/segment-{segment.pk}-{copy.pk}.mp4"
                 try:
                     builder.add_field_file(name, copy.file)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import tempfile
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ from django.db import IntegrityError, transaction
 from audit.hashing import file_sha256
 from detection.models import Case, Segment
 from reports.models import WorkingCopy
+
+logger = logging.getLogger(__name__)
 
 REDACTION_VERSION = "1"
 MAX_EXEMPT_REGIONS = 8
@@ -217,9 +220,7 @@ def working_copy_for(
     """The working copy of a segment for these parameters, made once and then reused."""
     exempt = validate_exempt_regions(exempt) if blur else []
     parameters = redaction_parameters(blur=blur, exempt=exempt)
-    key = hashlib.sha256(
-        json.dumps(parameters, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    key = parameters_key(parameters)
     existing = WorkingCopy.objects.filter(segment=segment, parameters_key=key).first()
     if (
         existing is not None
@@ -271,6 +272,40 @@ def working_copy_for(
         copy.file.storage.delete(copy.file.name or "")
         return WorkingCopy.objects.get(segment=segment, parameters_key=key)
     return copy
+
+
+def parameters_key(parameters: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(parameters, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def default_policy_key() -> str:
+    """The cache key of the one copy every viewer gets: every detected face pixelated."""
+    return parameters_key(redaction_parameters(blur=True))
+
+
+def case_working_copies_make(case: Case, *, actor: Any = None) -> tuple[int, int]:
+    """Make the default (blurred) working copy of each of a case's segments that lacks one.
+
+    Ahead of time (a task when a case is reported) or at the latest when a package is built;
+    each segment's copy is made once and reused, whoever asks. Returns (ready, unavailable):
+    a segment whose footage was erased, changed or cannot be decoded gets none, and the
+    package says so by its absence; one bad segment must not stop the others.
+    """
+    ready = unavailable = 0
+    for segment in case.segments.exclude(status=Segment.Status.PURGED).order_by("started_at"):
+        try:
+            working_copy_for(segment, blur=True, actor=actor)
+        except WorkingCopyUnavailable:
+            unavailable += 1
+            continue
+        except Exception:  # a decoder error on one corrupt window (PyAV raises many kinds)
+            logger.exception("working copy of segment %s failed", segment.pk)
+            unavailable += 1
+            continue
+        ready += 1
+    return ready, unavailable
 
 
 def working_copy_manifest_entry(copy: WorkingCopy) -> dict[str, Any]:

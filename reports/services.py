@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from celery import signature
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -19,10 +20,22 @@ from audit.services import audit_record
 from audit.typing import Actor
 from detection.announce import broadcast_case
 from detection.models import Band, Case
-from detection.services import case_transition
+from detection.services import case_end_span, case_transition
 from reports.announce import broadcast_report
 from reports.evidence import build_package
 from reports.models import EvidencePackage, PoliceReport
+from reports.redaction import case_working_copies_make
+
+# Queued by name: tasks import this module.
+MAKE_WORKING_COPIES_TASK = "reports.make_working_copies"
+
+
+def case_working_copies_prepare(*, case_id: int) -> tuple[int, int]:
+    """Make the blurred working copies of a case's footage (the task's body); idempotent."""
+    case = Case.objects.filter(pk=case_id).first()
+    if case is None:
+        return (0, 0)
+    return case_working_copies_make(case)
 
 
 @transaction.atomic
@@ -37,6 +50,21 @@ def police_report_send(*, case: Case, reason: str, actor: Actor = None) -> Polic
         station_id=locked_case.camera.site.police_station_id,
         reason=reason,
         sent_at=timezone.now(),
+    )
+    # Blurred working copies of its footage, ahead of time: experts and police watch them, and
+    # the package carries them.
+    case_id = locked_case.pk
+    if settings.WORKING_COPIES_AHEAD:
+        transaction.on_commit(
+            lambda: signature(MAKE_WORKING_COPIES_TASK, kwargs={"case_id": case_id}).apply_async()
+        )
+    # What the police received must not change under them: the span is frozen from now on,
+    # and later activity of the camera opens a follow-up case linked to this one.
+    case_end_span(
+        case_id=locked_case.pk,
+        reason=Case.SpanEnd.REPORTED,
+        at=report.sent_at,
+        announce=False,
     )
     # The actor of this event is the staff member who triggered or confirmed the report: the
     # audit chain is where that confidential fact lives (reports.selectors.report_reporter).
@@ -140,8 +168,9 @@ def case_report(
                 ip_address=ip_address,
                 details=details,
             )
-        if reason == PoliceReport.Reason.EXPERT:
-            broadcast_report(report)
+        # Every new report reaches the station's list live, whatever sent it (issue #15: a
+        # violent case's report arrived as a case message only, and no row appeared).
+        broadcast_report(report)
         broadcast_case(case, event=announce)
     return report
 
@@ -149,7 +178,13 @@ def case_report(
 def evidence_package_create(
     *, report: PoliceReport, actor: Actor, ip_address: str | None = None
 ) -> EvidencePackage:
-    """Build and store the evidence package of a report; its download links expire."""
+    """Build and store the evidence package of a report; its download links expire.
+
+    The package carries each segment's blurred working copy: made ahead of time when the case
+    was reported, and here at the latest for any still missing.
+    """
+    if settings.WORKING_COPIES_AHEAD:
+        case_working_copies_make(report.case, actor=actor)
     with tempfile.TemporaryDirectory(prefix="evidence-") as tmp:
         path = Path(tmp) / f"evidence-report-{report.pk}.zip"
         with path.open("wb") as handle:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from reports.services import case_report
+from reports.services import case_report, case_working_copies_prepare
 
 
 @shared_task(
@@ -31,3 +31,12 @@ def report_case(
         case_id=case_id, reason=reason, actor_id=actor_id, ip_address=ip_address, announce=announce
     )
     return report.pk if report is not None else None
+
+
+@shared_task(name="reports.make_working_copies", acks_late=True)
+def make_working_copies(case_id: int) -> tuple[int, int]:
+    """Blurred working copies of a reported case's footage, ahead of the first viewer.
+
+    Idempotent: each segment's copy is made once; a redelivered task finds them made.
+    """
+    return case_working_copies_prepare(case_id=case_id)

@@ -15,13 +15,15 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from detection.selectors import segments_visible_to
 from portal.http import client_ip, scoped_or_404
+from portal.timeline import timeline_bars
 from reports.forms import ReportStatusForm
 from reports.links import evidence_link, read_evidence_token
 from reports.models import PoliceReport
-from reports.redaction import WorkingCopyUnavailable, parse_exempt_regions, working_copy_for
+from reports.redaction import WorkingCopyUnavailable, working_copy_for
 from reports.selectors import packages_visible_to, report_reporter, reports_visible_to
 from reports.services import evidence_package_create, police_report_update
 from reports.signing import key_fingerprint, public_key_pem, signing_key
+from reviews.selectors import case_footage_seconds, case_timeline
 
 POLICE_ROLES = (Role.LIAISON, Role.OPERATOR)
 
@@ -80,12 +82,19 @@ def _render_detail(
         for package in packages_visible_to(request.user).filter(report=report)[:10]
     ]
     case = report.case
+    # The same player and banded timeline as the expert's page (issue #15: this page was a
+    # flat list of some 200 links with no player).
+    timeline = case_timeline(case)
+    bars = timeline_bars((w.start, w.end, w.score, w.band, w.segment, w.in_case) for w in timeline)
     return render(
         request,
         "reports/report_detail.html",
         {
             "report": report,
             "case": case,
+            "timeline": [window.__dict__ for window in timeline],
+            "bars": bars,
+            "footage_seconds": case_footage_seconds(case),
             "segments": case.segments.order_by("started_at"),
             "decisions": case.decisions.select_related("expert"),
             "packages": packages,
@@ -193,8 +202,10 @@ def evidence_download(request: HttpRequest, token: str) -> FileResponse:
 def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
     """A segment's working copy, faces pixelated unless an expert turns that off.
 
-    Query: `blur=0` (experts and operators only), `exempt=x,y,w,h;...` regions (fractions of
-    the frame) whose faces stay visible, for the faces of the case.
+    Query: `blur=0` (experts and operators only, audited). There is one copy per segment and
+    policy, made once: no request parameter may shape (and so multiply) the transcodes. An
+    `exempt=` parameter once made and stored a new 5-second transcode for every distinct value,
+    and all of them went into later evidence packages (issue #16).
     """
     ip = client_ip(request)
     segment = scoped_or_404(
@@ -209,13 +220,11 @@ def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
     if blur_raw not in {"0", "1"}:
         return _bad_request("blur must be 0 or 1.")
     blur = blur_raw == "1"
-    exempt_raw = request.GET.get("exempt", "")
-    if len(exempt_raw) > 400:
-        return _bad_request("exempt is too long.")
-    try:
-        exempt = parse_exempt_regions(exempt_raw)
-    except ValidationError as exc:
-        return _bad_request(" ".join(exc.messages))
+    if "exempt" in request.GET:
+        return _bad_request(
+            "exempt is not accepted: each segment has one working copy per policy "
+            "(faces pixelated, or the original for those allowed to see it)."
+        )
     if not blur and not may_view_unblurred(request.user):
         audit_record(
             actor=request.user,
@@ -230,7 +239,7 @@ def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
             content_type="text/plain",
         )
     try:
-        copy = working_copy_for(segment, blur=blur, exempt=exempt, actor=request.user)
+        copy = working_copy_for(segment, blur=blur, actor=request.user)
     except WorkingCopyUnavailable as exc:
         raise Http404(str(exc)) from None
     if not blur:
@@ -242,7 +251,7 @@ def working_copy(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
         action="working_copy.view",
         target=copy,
         ip_address=ip,
-        details={"segment": segment.pk, "blur": blur, "exempt": [list(r) for r in exempt]},
+        details={"segment": segment.pk, "blur": blur},
     )
     response = FileResponse(copy.file.open("rb"), content_type="video/mp4")
     response["Cache-Control"] = "private, no-store"

@@ -39,9 +39,10 @@ class ReviewForm(forms.Form):
     )
     category = forms.ChoiceField(
         label=_("Category"),
-        choices=[
-            c for c in ReviewDecision.Category.choices if c[0] != ReviewDecision.Category.NONE
-        ],
+        # An empty first choice: without it the browser submits the first category ("hitting")
+        # for every verdict, and a "not abuse" review was stored as hitting.
+        choices=[("", _("— only for abuse —"))]
+        + [c for c in ReviewDecision.Category.choices if c[0] != ReviewDecision.Category.NONE],
         required=False,
     )
     span_start_seconds = forms.FloatField(
@@ -70,6 +71,7 @@ class ReviewForm(forms.Form):
         verdict = data.get("verdict")
         if verdict == ReviewDecision.Verdict.ABUSE and not data.get("category"):
             self.add_error("category", _("Say what kind of act you saw."))
-        if not data.get("category"):
+        if verdict != ReviewDecision.Verdict.ABUSE or not data.get("category"):
+            # A category describes an act of abuse; with any other verdict none is kept.
             data["category"] = ReviewDecision.Category.NONE
         return data

@@ -94,6 +94,12 @@ class ReviewDecision(models.Model):
                 | (Q(span_start_seconds__gte=0) & Q(span_end_seconds__gte=F("span_start_seconds"))),
                 name="decision_span_ordered",
             ),
+            # A category describes an act of abuse; any other verdict carries none (issue #15:
+            # "not abuse" reviews were stored, shown and exported as "hitting").
+            models.CheckConstraint(
+                condition=Q(verdict="abuse") | Q(category="none"),
+                name="decision_category_only_with_abuse",
+            ),
         ]
 
     def __str__(self) -> str:

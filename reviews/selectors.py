@@ -93,7 +93,11 @@ class TimelineWindow:
     score: float
     band: str
     in_case: bool
+    # What the player plays: the blurred working copy (issue #15: experts and police watched
+    # footage byte-identical to the originals). Made once per segment, on first need.
     preview_url: str | None
+    # The unaltered original, one audited click away (the file view audits and scopes it).
+    original_url: str | None = None
 
 
 def case_timeline(case: Case) -> list[TimelineWindow]:
@@ -131,8 +135,13 @@ def case_timeline(case: Case) -> list[TimelineWindow]:
                 band=detection.band,
                 in_case=segment.pk in in_case,
                 preview_url=(
-                    reverse("segment-file", kwargs={"pk": segment.pk, "kind": "preview"})
-                    if segment.preview
+                    reverse("segment-working-copy", kwargs={"pk": segment.pk})
+                    if segment.original and segment.status != Segment.Status.PURGED
+                    else None
+                ),
+                original_url=(
+                    reverse("segment-file", kwargs={"pk": segment.pk, "kind": "original"})
+                    if segment.original and segment.status != Segment.Status.PURGED
                     else None
                 ),
             )
@@ -157,3 +166,14 @@ def review_agreement() -> Agreement:
     ).values_list("case_id", "verdict"):
         by_case.setdefault(case_id, []).append(verdict)
     return agreement_of(by_case.values())
+
+
+def reviews_remaining(case: Case) -> int:
+    """Decisions still needed before the case is settled (0 once it is).
+
+    One escalation settles a case at once; a dismissal needs a second expert to agree, so a
+    case with one dismissal and no escalation needs one more decision.
+    """
+    if case.status not in (Case.Status.OPEN, Case.Status.UNDER_REVIEW):
+        return 0
+    return max(1, case.reviews_required - case.decisions.count())

@@ -25,10 +25,9 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 REVIEWABLE = (Case.Status.OPEN, Case.Status.UNDER_REVIEW)
-# Reviews a dismissal needs: one expert may escalate on their own, but footage is only set
-# aside when a second expert agrees.
+# The rules the review form states (issue #15): an escalation by any one expert reports the case
+# at once, whatever came before; a dismissal only stands when a second expert agrees.
 DISMISS_REVIEWS = 2
-DISAGREEMENT_REVIEWS = 3
 
 
 class ClaimRefused(ValidationError):
@@ -121,6 +120,8 @@ def review_submit(
         raise ValidationError({"outcome": _("A case labelled abuse cannot be dismissed.")})
     if verdict == ReviewDecision.Verdict.NOT_ABUSE and outcome == ReviewDecision.Outcome.ESCALATE:
         raise ValidationError({"outcome": _("A case labelled not abuse cannot be escalated.")})
+    if verdict != ReviewDecision.Verdict.ABUSE and category != ReviewDecision.Category.NONE:
+        raise ValidationError({"category": _("A category goes only with an abuse verdict.")})
     footage_seconds = case_footage_seconds(locked)
     spans = {"span_start_seconds": span_start_seconds, "span_end_seconds": span_end_seconds}
     for name, value in spans.items():
@@ -165,27 +166,7 @@ def review_submit(
 def _settle(*, case: Case, actor: User, ip_address: str | None) -> None:
     outcomes = list(case.decisions.values_list("outcome", flat=True))
     counts = Counter(outcomes)
-    required = case.reviews_required
-    if len(counts) > 1 and required < DISAGREEMENT_REVIEWS:
-        required = DISAGREEMENT_REVIEWS
-    elif counts[ReviewDecision.Outcome.DISMISS] and required < DISMISS_REVIEWS:
-        required = DISMISS_REVIEWS
-    if required != case.reviews_required:
-        Case.objects.filter(pk=case.pk).update(reviews_required=required)
-        case.reviews_required = required
-    if len(outcomes) < required:
-        # Not settled yet: back to the queue for the next expert.
-        case_transition(
-            case=case,
-            to=Case.Status.OPEN,
-            actor=actor,
-            ip_address=ip_address,
-            details={"reviews": len(outcomes), "reviews_required": required},
-        )
-        broadcast_case(case, event="case.status")
-        return
-    escalate = counts[ReviewDecision.Outcome.ESCALATE] >= counts[ReviewDecision.Outcome.DISMISS]
-    if escalate:
+    if counts[ReviewDecision.Outcome.ESCALATE]:
         # The fact is the case's transition; reports reacts by sending the report (a task
         # queued by name on commit: reviews never imports reports), then tells every portal.
         case_transition(case=case, to=Case.Status.ESCALATED, actor=actor, ip_address=ip_address)
@@ -201,6 +182,21 @@ def _settle(*, case: Case, actor: User, ip_address: str | None) -> None:
                 },
             ).apply_async()
         )
+        return
+    required = max(case.reviews_required, DISMISS_REVIEWS)
+    if required != case.reviews_required:
+        Case.objects.filter(pk=case.pk).update(reviews_required=required)
+        case.reviews_required = required
+    if counts[ReviewDecision.Outcome.DISMISS] < required:
+        # Not settled yet: back to the queue for another expert to agree (or to escalate).
+        case_transition(
+            case=case,
+            to=Case.Status.OPEN,
+            actor=actor,
+            ip_address=ip_address,
+            details={"reviews": len(outcomes), "reviews_required": required},
+        )
+        broadcast_case(case, event="case.status")
         return
     case_transition(case=case, to=Case.Status.DISMISSED, actor=actor, ip_address=ip_address)
     broadcast_case(case, event="case.status")

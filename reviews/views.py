@@ -31,6 +31,7 @@ from reviews.selectors import (
     review_agreement,
     review_queue_facets,
     review_queue_for,
+    reviews_remaining,
 )
 from reviews.services import ClaimRefused, case_claim, case_release, review_submit
 
@@ -118,6 +119,7 @@ def _render_case(
             - min((w.start for w in timeline), default=0.0),
             "footage_seconds": case_footage_seconds(case),
             "decisions": case.decisions.select_related("expert"),
+            "reviews_remaining": reviews_remaining(case),
             "already_reviewed": ReviewDecision.objects.filter(
                 case=case, expert_id=request.user.pk
             ).exists(),

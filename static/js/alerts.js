@@ -37,8 +37,7 @@
     item.appendChild(text("strong", "band", bandLabel));
     item.appendChild(text("span", "where", " " + caseData.site_name + " / " + caseData.camera_name));
     item.appendChild(text("span", "score", " " + label("score", "score") + " " + Number(caseData.peak_score).toFixed(2)));
-    var when = new Date(caseData.started_at);
-    item.appendChild(text("time", "when", " " + when.toLocaleTimeString()));
+    item.appendChild(text("time", "when", " " + (caseData.started_at_display || caseData.started_at)));
     var link = text("a", "open", " " + label("open", "Open case"));
     // The server sends each role to the page it works the case on (review, report or camera).
     link.href = "/cases/" + encodeURIComponent(caseData.id) + "/";

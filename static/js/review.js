@@ -18,6 +18,8 @@
     if (!windows.length) return;
     index = Math.max(0, Math.min(windows.length - 1, i));
     video.src = windows[index].preview_url;
+    var original = document.getElementById("original-link");
+    if (original && windows[index].original_url) original.href = windows[index].original_url;
     label.textContent = "#" + (index + 1) + "/" + windows.length + " · " + windows[index].score.toFixed(2);
     if (autoplay) video.play().catch(function () {});
     tick();

@@ -129,14 +129,19 @@ def test_expert_claims_labels_and_escalates(
     assert "검토 대기열" in korean.content()
     assert korean.locator(f'tr[data-case="{case.pk}"] [data-field="status"]').inner_text() == "열림"
     snap(korean, "expert-queue-ko")
+    # Made ahead in production (a task when the case opens); here before the page asks.
+    from reports.redaction import case_working_copies_make
+
+    case_working_copies_make(case)
     row.get_by_role("link").click()
     page.locator("#claim").click()
     page.wait_for_selector("#review-form")
     case.refresh_from_db()
     assert case.claimed_by == w.erin and case.status == Case.Status.UNDER_REVIEW
-    # The clip plays from the scoped segment-file URL.
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
-    assert "/api/segments/" in page.eval_on_selector("#player", "v => v.currentSrc")
+    # The clip plays from the segment's blurred working copy (issue #15), made on first need.
+    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=90_000)
+    assert "/working-copy.mp4" in page.eval_on_selector("#player", "v => v.currentSrc")
+    assert "/original.mp4" in page.get_attribute("#original-link", "href")
     # Keyboard: next window, verdict "abuse" (1), escalate (E), mark the span.
     page.locator("body").press("l")
     assert page.locator("#window-label").inner_text().startswith("#2/2")

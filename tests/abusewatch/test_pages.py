@@ -117,9 +117,19 @@ def test_alert_links_open_the_page_each_role_works_on(world: World, username, ca
     expected = {
         "report": f"/reports/{world.report_a.pk}/",
         "review": f"/reviews/cases/{case.pk}/",
-        "camera": f"/sites/cameras/{case.camera_id}/",
+        # Issue #15: admins had no page for a case, only the camera's day.
+        "camera": f"/sites/cases/{case.pk}/",
     }[landing]
     assert response.status_code == 302 and response["Location"] == expected
+    if landing == "camera":
+        page = client_for(getattr(world, username)).get(expected)
+        assert page.status_code == 200 and '<video id="player"' in page.text
+
+
+@pytest.mark.parametrize("username", ["bob", "charlie", "erin", "lee"])
+def test_the_admin_case_page_is_the_sites_admins_alone(world: World, username):
+    url = f"/sites/cases/{world.uncertain_case_a.pk}/"
+    assert client_for(getattr(world, username)).get(url).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -155,3 +165,23 @@ def test_navigation_shows_each_role_its_portals(world: World, username, links):
         href for href in ["/sites/", "/reviews/", "/reports/", "/admin/"] if f'href="{href}"' in nav
     }
     assert shown == links
+
+
+@pytest.mark.parametrize("username", ["alice", "erin", "lee", "charlie"])
+def test_a_signed_in_non_operator_at_admin_gets_a_clear_403_not_a_redirect_loop(
+    world: World, username
+):
+    """Issue #15: /admin/ and /admin/login/ sent every non-operator to each other for ever."""
+    client = client_for(getattr(world, username))
+    response = client.get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) <= 1
+    assert b"Operators only" in response.content
+    korean = client.get("/admin/login/?next=/admin/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert korean.status_code == 403
+
+
+def test_operators_and_anonymous_still_reach_the_admin_and_its_sign_in(world: World):
+    assert client_for(world.olga).get("/admin/").status_code == 200
+    anonymous = Client().get("/admin/", follow=True)
+    assert anonymous.status_code == 200 and b'name="password"' in anonymous.content

@@ -86,3 +86,31 @@ def test_case_detail_over_the_api_is_audited_refusals_included(world: World) -> 
     views = AuditEvent.objects.filter(action="case.view", details__via="api")
     assert views.get(actor=world.lee, outcome="success").object_id == str(case.pk)
     assert views.get(actor=world.pat, outcome="denied").details["case"] == str(case.pk)
+
+
+def test_a_camera_gone_quiet_has_its_case_ended_by_the_sweep(world: World, settings) -> None:
+    """No next window ever comes from a cut camera: the periodic sweep ends its case."""
+    from django.utils import timezone
+
+    from detection.services import cases_end_quiet_spans
+
+    settings.CASE_MERGE_GAP_SECONDS = 10
+    settings.CASE_QUIET_SWEEP_SLACK_SECONDS = 120
+    now = timezone.now()
+    quiet = factories.CaseFactory(
+        camera=world.camera_a,
+        started_at=now - dt.timedelta(minutes=10),
+        ended_at=now - dt.timedelta(minutes=9),
+    )
+    recent = factories.CaseFactory(
+        camera=world.camera_b,
+        started_at=now - dt.timedelta(seconds=60),
+        ended_at=now - dt.timedelta(seconds=30),  # within gap + slack: windows may still come
+    )
+    assert cases_end_quiet_spans(now=now) >= 1
+    quiet.refresh_from_db()
+    recent.refresh_from_db()
+    assert quiet.span_end_reason == Case.SpanEnd.QUIET
+    assert quiet.span_ended_at == quiet.ended_at + dt.timedelta(seconds=10)
+    assert recent.span_ended_at is None
+    assert cases_end_quiet_spans(now=now) == 0  # once only

@@ -165,3 +165,68 @@ def test_still_windows_skip_the_model(world, active_model, settings):
             motion_score=0.001,
         )
     assert gated.status == Segment.Status.SKIPPED and gated.motion_score == 0.001
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reported_case_is_frozen_and_activity_after_it_opens_a_linked_follow_up(
+    world, active_model, settings, commit_and_react
+):
+    """Issue #15: the reported incident grew under the police and no second alert went out."""
+    settings.CASE_MERGE_GAP_SECONDS = 10
+    settings.CASE_MAX_SECONDS = 120
+    a = world.camera_a
+    base = timezone.now() - dt.timedelta(days=3)
+    Camera.objects.filter(pk=a.pk).update(low_threshold=0.0, high_threshold=0.0001)  # violent
+    with transaction.atomic():
+        first = make_segment(a, base)
+        second = make_segment(a, base + dt.timedelta(seconds=4))
+    with commit_and_react():
+        segments_analyse(segment_ids=[first.pk])
+    reported = Case.objects.get(camera=a, segments=first, started_at=first.started_at)
+    assert reported.status == Case.Status.REPORTED
+    assert reported.span_end_reason == Case.SpanEnd.REPORTED and reported.span_ended_at
+    with commit_and_react():
+        segments_analyse(segment_ids=[second.pk])
+    reported.refresh_from_db()
+    assert (reported.started_at, reported.ended_at) == (first.started_at, first.ended_at)
+    follow_up = Case.objects.get(follows=reported)
+    assert follow_up.started_at == second.started_at
+    assert follow_up.status == Case.Status.REPORTED  # its own report: a second alert
+    assert PoliceReport.objects.filter(case__in=[reported, follow_up]).count() == 2
+
+    # A quiet period later, any window of the camera (here a safe one) ends the follow-up.
+    Camera.objects.filter(pk=a.pk).update(low_threshold=0.9998, high_threshold=0.9999)
+    with transaction.atomic():
+        quiet = make_segment(a, base + dt.timedelta(seconds=60))
+    segments_analyse(segment_ids=[quiet.pk])
+    follow_up.refresh_from_db()
+    assert follow_up.span_end_reason == Case.SpanEnd.REPORTED  # already frozen when reported
+
+
+@pytest.mark.django_db(transaction=True)
+def test_continuous_activity_is_cut_at_the_maximum_length_and_a_quiet_gap_ends_a_case(
+    world, active_model, settings, commit_and_react
+):
+    settings.CASE_MERGE_GAP_SECONDS = 10
+    settings.CASE_MAX_SECONDS = 6
+    a = world.camera_a
+    base = timezone.now() - dt.timedelta(days=4)
+    Camera.objects.filter(pk=a.pk).update(low_threshold=0.0, high_threshold=0.9999)  # uncertain
+    with transaction.atomic():
+        windows = [make_segment(a, base + dt.timedelta(seconds=2 * i)) for i in range(5)]
+        after_gap = make_segment(a, base + dt.timedelta(seconds=40))
+    for window in windows:  # one at a time, as a live camera delivers them
+        segments_analyse(segment_ids=[window.pk])
+    window_cases = Case.objects.filter(
+        camera=a, started_at__range=(base, base + dt.timedelta(minutes=1))
+    )
+    first = window_cases.get(follows__isnull=True)
+    assert first.span_end_reason == Case.SpanEnd.MAX_LENGTH
+    assert (first.ended_at - first.started_at).total_seconds() <= 6
+    follow_up = window_cases.get(follows=first)
+    assert follow_up.span_ended_at is None
+    segments_analyse(segment_ids=[after_gap.pk])
+    follow_up.refresh_from_db()
+    assert follow_up.span_end_reason == Case.SpanEnd.QUIET
+    newest = window_cases.get(started_at=after_gap.started_at)
+    assert newest.follows_id is None  # after a quiet gap: a new incident, not a follow-up

@@ -10,7 +10,15 @@ import datetime as dt
 import pytest
 
 from detection.bands import Band, band_for
-from detection.triage import Action, OpenCase, ScoredWindow, Thresholds, thresholds_for, triage
+from detection.triage import (
+    Action,
+    CloseReason,
+    OpenCase,
+    ScoredWindow,
+    Thresholds,
+    thresholds_for,
+    triage,
+)
 
 T0 = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
 GAP = dt.timedelta(seconds=10)
@@ -113,13 +121,17 @@ def test_a_violent_window_upgrades_an_unreported_case_and_reports_it():
     assert decision.report and decision.upgraded and decision.peak_score == 0.9
 
 
-def test_a_reported_case_is_not_reported_twice():
+def test_a_reported_case_is_never_extended_so_never_reported_twice():
+    # Issue #15: it was extended (and silently grew under the police); now it is frozen and a
+    # follow-up case carries the new activity, with its own alert.
     decision = decide(window(8, 0.9), case(0, 6, band="violent", reported=True))
-    assert decision.action == Action.EXTEND and not decision.report
+    assert decision.action == Action.OPEN and decision.follows_id == 7
 
 
 def test_an_uncertain_window_never_downgrades_a_violent_case():
-    decision = decide(window(8, 0.5), case(0, 6, band="violent", reported=True, peak=0.95))
+    # Violent but not yet reported (the report is sent after commit).
+    decision = decide(window(8, 0.5), case(0, 6, band="violent", reported=False, peak=0.95))
+    assert decision.action == Action.EXTEND
     assert decision.case_band == Band.VIOLENT and decision.peak_score == 0.95
 
 
@@ -129,3 +141,92 @@ def test_the_latest_of_several_near_cases_is_extended():
         OpenCase(8, T0, T0 + dt.timedelta(seconds=9), 0.5, "uncertain", False),
     )
     assert decide(window(12, 0.5), older, newer).case_id == 8
+
+
+# --- Case lifecycle (issue #15): quiet period, maximum length, frozen once reported ----------
+
+MAX = dt.timedelta(seconds=60)
+
+
+def decide_max(w: ScoredWindow, *cases: OpenCase):
+    return triage(
+        thresholds=THRESHOLDS,
+        open_cases=cases,
+        window=w,
+        merge_gap=GAP,
+        post_roll=POST,
+        max_length=MAX,
+    )
+
+
+def test_a_quiet_period_ends_the_case_and_later_activity_is_a_new_unlinked_case():
+    # 20 s after the case's last non-safe window: longer than the quiet period (10 s).
+    decision = decide_max(window(40, 0.5), case(0, 20))
+    assert decision.action == Action.OPEN
+    assert decision.follows_id is None
+    assert [(c.case_id, c.reason) for c in decision.closings] == [(7, CloseReason.QUIET)]
+
+
+def test_a_safe_window_after_the_quiet_period_also_ends_the_case():
+    decision = decide_max(window(40, 0.05), case(0, 20))
+    assert decision.action == Action.NOTHING
+    assert [c.reason for c in decision.closings] == [CloseReason.QUIET]
+
+
+def test_a_window_within_the_quiet_period_ends_nothing():
+    decision = decide_max(window(25, 0.05), case(0, 20))
+    assert decision.closings == ()
+    assert decide_max(window(25, 0.5), case(0, 20)).action == Action.EXTEND
+
+
+def test_a_case_stops_at_its_maximum_length_and_a_linked_follow_up_continues_it():
+    # Continuous activity: the window would stretch the case from 0 to 62 s (> 60 s).
+    decision = decide_max(window(60, 0.5), case(0, 59))
+    assert decision.action == Action.OPEN
+    assert decision.follows_id == 7
+    assert [c.reason for c in decision.closings] == [CloseReason.MAX_LENGTH]
+    assert (decision.started_at, decision.ended_at) == (
+        T0 + dt.timedelta(seconds=60),
+        T0 + dt.timedelta(seconds=62),
+    )
+    # Exactly at the maximum it still extends.
+    assert decide_max(window(58, 0.5), case(0, 58)).action == Action.EXTEND
+
+
+def test_a_safe_window_never_ends_a_case_for_length():
+    decision = decide_max(window(60, 0.05), case(0, 59))
+    assert decision.closings == ()
+    assert decision.action == Action.ATTACH
+
+
+def test_a_reported_case_is_frozen_and_new_activity_opens_a_linked_follow_up():
+    reported = case(0, 10, band="violent", reported=True, peak=0.95)
+    decision = decide_max(window(12, 0.9), reported)
+    assert decision.action == Action.OPEN
+    assert decision.follows_id == 7
+    assert decision.report  # the follow-up is violent itself: a second alert goes out
+    assert [c.reason for c in decision.closings] == [CloseReason.REPORTED]
+    uncertain_after = decide_max(window(12, 0.5), reported)
+    assert uncertain_after.action == Action.OPEN
+    assert uncertain_after.follows_id == 7
+    assert not uncertain_after.report
+
+
+def test_a_reported_case_keeps_its_post_roll_footage_but_not_its_span():
+    decision = decide_max(window(10.5, 0.05), case(0, 10, band="violent", reported=True))
+    assert decision.action == Action.ATTACH
+    assert decision.case_id == 7
+    assert decision.started_at is None and decision.ended_at is None
+
+
+def test_without_a_maximum_length_a_long_case_keeps_growing_until_quiet():
+    assert decide(window(600, 0.5), case(0, 599)).action == Action.EXTEND
+
+
+def test_activity_next_to_an_already_frozen_case_opens_a_linked_follow_up():
+    frozen = OpenCase(
+        7, T0, T0 + dt.timedelta(seconds=10), 0.95, "violent", reported=True, span_ended=True
+    )
+    decision = decide_max(window(11, 0.5), frozen)
+    assert decision.action == Action.OPEN and decision.follows_id == 7
+    assert decision.closings == ()  # ended once, not again

@@ -47,3 +47,16 @@ def test_seed_demo_refuses_to_run_in_production(settings):
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("seed_demo")
     assert not User.objects.exists()
+
+
+def test_seed_demo_gives_every_centre_enough_experts_for_a_dismissal(settings):
+    """Issue #15: with too few experts in a region a dismissal could never be agreed."""
+    from reviews.models import ExpertProfile
+    from reviews.services import DISMISS_REVIEWS
+
+    settings.DEBUG = True
+    call_command("seed_demo")
+    profiles = list(ExpertProfile.objects.all())
+    for site in Site.objects.all():
+        covering = [p for p in profiles if p.covers_every_region or site.region in p.region_names()]
+        assert len(covering) >= DISMISS_REVIEWS, site.name

@@ -201,6 +201,9 @@ def test_only_experts_turn_the_blur_off_and_it_is_audited(world: World, segment)
         "exempt=nan,0,0.1,0.1",
         "exempt=" + ";".join(["0,0,0.1,0.1"] * 9),
         "exempt=" + "0" * 500,
+        # Valid regions too: a parameter must never shape (and so multiply) the transcodes.
+        "exempt=0.1,0.1,0.2,0.2",
+        "exempt=",
     ],
 )
 def test_bad_parameters_are_clear_400s(world: World, segment, query: str):
@@ -240,3 +243,61 @@ def test_evidence_package_lists_working_copies_with_their_derivation(world: Worl
         assert hashlib.sha256(archive.read(name)).hexdigest() == copy.sha256
         assert json.loads(archive.read("manifest.json"))["segments"] == manifest["segments"]
     assert verify_package(target).ok
+
+
+def test_distinct_exempt_values_make_no_new_transcode_one_copy_per_segment_and_policy(
+    world: World, segment
+):
+    """Issue #16 item 5: every distinct `?exempt=` made and stored a new 5-second transcode."""
+    url = f"/ops/segments/{segment.pk}/working-copy.mp4"
+    assert get(world.erin, url).status_code == 200
+    for value in ("0.1,0.1,0.2,0.2", "0.1,0.1,0.2,0.21", "0.3,0.1,0.25,0.25;0,0,0.1,0.1"):
+        assert get(world.erin, f"{url}?exempt={value}").status_code == 400
+        assert get(world.erin, f"{url}?blur=1&exempt={value}&x=1").status_code == 400
+    for _ in range(3):
+        assert get(world.erin, f"{url}?blur=1&cache-bust={_}").status_code == 200
+    assert WorkingCopy.objects.filter(segment=segment).count() == 1
+
+
+def test_packages_carry_only_the_default_blurred_copy_made_when_first_needed(
+    world: World, segment, settings
+):
+    import zipfile
+
+    settings.WORKING_COPIES_AHEAD = True
+    from reports.evidence import verify_package
+    from reports.services import evidence_package_create
+
+    # An older copy with other parameters (made before issue #16) stays out of the package.
+    other = working_copy_for(segment, blur=True, exempt=[(0.3, 0.1, 0.25, 0.25)])
+    assert (
+        not WorkingCopy.objects.filter(segment=segment, parameters=other.parameters)
+        .exclude(pk=other.pk)
+        .exists()
+    )
+    package = evidence_package_create(report=world.report_a, actor=world.lee)
+    from reports.redaction import default_policy_key
+
+    default = WorkingCopy.objects.get(segment=segment, parameters_key=default_policy_key())
+    path = Path(package.file.path)
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if n.startswith("working_copies/")]
+    assert names == [f"working_copies/segment-{segment.pk}-{default.pk}.mp4"]
+    assert verify_package(path).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reporting_a_case_makes_its_blurred_copies_ahead_of_the_first_viewer(
+    world: World, face_clip: bytes, settings, commit_and_react
+):
+    from reports.services import police_report_send
+    from tests import factories
+
+    settings.WORKING_COPIES_AHEAD = True
+    case = factories.CaseFactory(camera=world.camera_a, band="violent", peak_score=0.95)
+    window = footage_segment(world.camera_a, hours_old=2, original=face_clip)
+    case.segments.add(window)
+    with commit_and_react():
+        police_report_send(case=case, reason="violent")
+    copy = WorkingCopy.objects.get(segment=window)
+    assert copy.blur is True and copy.faces_blurred > 0

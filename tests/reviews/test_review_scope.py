@@ -39,11 +39,14 @@ def test_an_admin_who_is_also_an_expert_never_judges_their_own_centre(world: Wor
     assert AuditEvent.objects.filter(
         action="case.view", outcome="denied", actor=world.bob, details__case=own.pk
     ).exists()
-    # As the centre's admin he still sees the case, and the alert link takes him to his camera.
+    # As the centre's admin he still sees the case, and the alert link takes him to the admin's
+    # case page (issue #15), which shows no review form.
     assert own in cases_visible_to(world.bob)
     opened = bob.get(reverse("case-open", args=[own.pk]))
     assert opened.status_code == 302
-    assert opened["Location"] == reverse("camera-detail", args=[own.camera_id])
+    assert opened["Location"] == reverse("site-case", args=[own.pk])
+    admin_page = bob.get(opened["Location"])
+    assert admin_page.status_code == 200 and "review-form" not in admin_page.text
     # Another region's case he may judge, and its link opens the review page.
     assert bob.get(reverse("review-case", args=[other.pk])).status_code == 200
     assert bob.get(reverse("case-open", args=[other.pk]))["Location"] == reverse(

@@ -128,6 +128,12 @@ class Command(BaseCommand):
             user=second_expert,
             defaults={"regions": ["Seoul"], "organisation": "Seoul Child Protection"},
         )
+        # Every region needs two experts: a dismissal only stands when a second one agrees.
+        busan_expert = user("expert-busan")
+        ExpertProfile.objects.update_or_create(
+            user=busan_expert,
+            defaults={"regions": ["Busan"], "organisation": "Busan Child Protection"},
+        )
         user("outsider")
 
         self._register_default_model(operator)
@@ -138,6 +144,7 @@ class Command(BaseCommand):
             ("admin-maple", "centre admin of Maple Kids Centre (Busan)"),
             ("expert", "child-protection expert, all regions"),
             ("expert-seoul", "child-protection expert, Seoul only"),
+            ("expert-busan", "child-protection expert, Busan only"),
             ("police-gangnam", "police liaison, Gangnam station"),
             ("police-haeundae", "police liaison, Haeundae station"),
             ("outsider", "no role: sees nothing"),
