@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from ml.pose import PoseEstimator
-from ml.pose_features import FEATURE_NAMES, window_features
+from ml.pose_features import VIEW_FEATURE_NAMES, window_view_features
 from ml.pose_stage import PoseStage
 from ml.video import decode_frames
 
@@ -61,14 +61,24 @@ def cpu_description() -> dict[str, Any]:
     }
 
 
-def time_calls(function, seconds: float, min_calls: int = 3) -> float:
-    """Median seconds per call over at least ``min_calls`` calls and ``seconds`` of wall time."""
+CPU_SECONDS: dict[str, float] = {}
+
+
+def time_calls(function, seconds: float, min_calls: int = 3, label: str = "") -> float:
+    """Median wall seconds per call over at least ``min_calls`` calls and ``seconds``.
+
+    The process's CPU seconds per call are kept in ``CPU_SECONDS[label]`` too: on a machine
+    shared with other jobs the wall time grows with their load, the CPU time much less.
+    """
     durations: list[float] = []
     started = time.perf_counter()
+    cpu_started = time.process_time()
     while len(durations) < min_calls or time.perf_counter() - started < seconds:
         t0 = time.perf_counter()
         function()
         durations.append(time.perf_counter() - t0)
+    if label:
+        CPU_SECONDS[label] = (time.process_time() - cpu_started) / len(durations)
     return float(np.median(durations))
 
 
@@ -95,28 +105,38 @@ def main(argv=None) -> int:
     )
 
     results: dict[str, dict[str, float]] = {}
-    poses = None
+    views = None
     for tiles in args.tiles:
         for threads in args.threads:
             estimator = PoseEstimator.load(threads=threads, tiles=tiles)
             estimator.estimate(window[:1])  # warm the interpreter
             single = time_calls(lambda e=estimator: e.estimate(window[:1]), args.seconds)
-            batched = time_calls(lambda e=estimator: e.estimate(window), args.seconds)
-            if tiles == args.tiles[0]:
-                poses = estimator.estimate(window)
+            batched = time_calls(
+                lambda e=estimator: e.estimate(window), args.seconds, label="batched"
+            )
+            if tiles == args.tiles[-1]:
+                views = estimator.estimate_views(window)
             key = f"{threads}_thread" + ("" if tiles == 1 else f"_tiles{tiles}")
             results[key] = {
                 "pose_ms_per_frame_batch1": round(single * 1000, 2),
                 "pose_ms_per_frame_batched": round(batched * 1000 / len(window), 2),
+                "pose_cpu_ms_per_frame_batched": round(
+                    CPU_SECONDS["batched"] * 1000 / len(window), 2
+                ),
             }
-    assert poses is not None
-    features_s = time_calls(lambda: window_features(poses, args.fps), args.seconds / 2)
+    assert views is not None
+    whole, tiled = views
+    # The chosen design's features: both views of the window side by side.
+    features_s = time_calls(
+        lambda: window_view_features(whole, tiled, args.fps), args.seconds / 2, label="features"
+    )
     rng = np.random.default_rng(0)
-    stage = PoseStage().fit(rng.gamma(2, 1, (64, len(FEATURE_NAMES))), np.arange(64) % 2)
-    vector = window_features(poses, args.fps)[None]
+    stage = PoseStage().fit(rng.gamma(2, 1, (64, len(VIEW_FEATURE_NAMES))), np.arange(64) % 2)
+    vector = window_view_features(whole, tiled, args.fps)[None]
     model_s = time_calls(lambda: stage.predict(vector), args.seconds / 4)
     for key, row in results.items():
         row["features_ms_per_window"] = round(features_s * 1000, 2)
+        row["features_cpu_ms_per_window"] = round(CPU_SECONDS["features"] * 1000, 2)
         row["model_ms_per_window"] = round(model_s * 1000, 3)
         row["stage2_ms_per_window_batch1"] = round(
             row["pose_ms_per_frame_batch1"] * frames_per_window + (features_s + model_s) * 1000, 1
@@ -129,7 +149,8 @@ def main(argv=None) -> int:
             f"{row['pose_ms_per_frame_batched']:.1f} batched; features "
             f"{row['features_ms_per_window']:.1f} ms; stage 2 "
             f"{row['stage2_ms_per_window_batch1']:.0f} / {row['stage2_ms_per_window_batched']:.0f} "
-            "ms per window"
+            f"ms per window (CPU: pose {row['pose_cpu_ms_per_frame_batched']:.1f} ms/frame, "
+            f"features {row['features_cpu_ms_per_window']:.1f} ms)"
         )
     summary = {
         "cpu": cpu,
@@ -138,7 +159,8 @@ def main(argv=None) -> int:
         "window_seconds": args.window,
         "frames_per_window": frames_per_window,
         "frame_size": [int(window[0].shape[1]), int(window[0].shape[0])],
-        "people_in_window": [len(p) for p in poses],
+        "people_in_window": [len(p) for p in tiled],
+        "load_average": list(os.getloadavg()),
         **results,
     }
     print(json.dumps(summary))

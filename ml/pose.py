@@ -223,7 +223,8 @@ class PoseEstimator:
 
     Thread safety: one ``tf.lite.Interpreter`` per calling thread (``threading.local``). A TFLite
     interpreter holds its input and output buffers, so two threads must never share one; an
-    interpreter per thread keeps threads from queueing behind a lock, and costs ~10 MB each.
+    interpreter per thread keeps threads from queueing behind a lock (the model file is read once;
+    each interpreter adds its own tensor arena).
     Batching: the published graph has a fixed batch of 1 (its Reshape ops carry it), so a batch
     runs as a loop over one interpreter; the letterboxing and decoding are vectorised.
     Tiling (``tiles`` = 2 or 4): small people vanish when a whole frame shrinks to 256 px, so
@@ -293,13 +294,23 @@ class PoseEstimator:
         return outputs
 
     def estimate(self, frames: Sequence[np.ndarray]) -> list[FramePoses]:
-        """Poses of each frame, in order. Empty in, empty out.
+        """Poses of each frame, in order (merged over the tiles when tiling). Empty in, empty out.
 
         Raises ValueError naming the frame's index for input that is not an image (wrong
         rank or channel count, non-numeric, empty); see ``validate_frame`` for what is accepted.
         """
+        return self.estimate_views(frames)[1]
+
+    def estimate_views(
+        self, frames: Sequence[np.ndarray]
+    ) -> tuple[list[FramePoses], list[FramePoses]]:
+        """(whole-frame poses, tiled poses) of each frame from one pass.
+
+        Tiling runs the model on the whole frame anyway; both views are returned so that
+        stage 2 can use what each sees (untiled, both are the same list).
+        """
         if len(frames) == 0:
-            return []
+            return [], []
         valid = []
         for index, frame in enumerate(frames):
             try:
@@ -309,11 +320,12 @@ class PoseEstimator:
         if self.tiles == 1:
             boxes = [letterbox(frame) for frame in valid]
             raw = self.raw_outputs(np.stack([b[0] for b in boxes]))
-            return [
+            whole = [
                 decode_output(out, box, (f.shape[1], f.shape[0]), self.score_floor)
                 for out, (_, box), f in zip(raw, boxes, valid, strict=True)
             ]
-        results = []
+            return whole, whole
+        wholes, merged = [], []
         for frame in valid:
             height, width = frame.shape[:2]
             crops = tile_regions(width, height, self.tiles)
@@ -323,8 +335,9 @@ class PoseEstimator:
                 decode_output(out, box, (x1 - x0, y1 - y0), self.score_floor).shifted(x0, y0)
                 for out, (_, box), (x0, y0, x1, y1) in zip(raw, boxed, crops, strict=True)
             ]
-            results.append(merge_people(found, (width, height)))
-        return results
+            wholes.append(found[0])  # crops[0] is the whole frame
+            merged.append(merge_people(found, (width, height)))
+        return wholes, merged
 
 
 TILINGS = {1: (), 2: ((0.0, 0.6), (0.4, 1.0)), 4: ((0.0, 0.6), (0.4, 1.0))}
@@ -417,13 +430,10 @@ def decode_output(
 # ---- keypoint cache for training and evaluation ----------------------------------------------
 
 
-def _cache_key(path: Path, fps: float, estimator: PoseEstimator) -> str:
-    from ml.cache import file_sha256
-
-    tiles = "" if estimator.tiles == 1 else f"-t{estimator.tiles}"
+def _cache_key(clip_sha256: str, fps: float, estimator: PoseEstimator, tiles: int) -> str:
+    suffix = "" if tiles == 1 else f"-t{tiles}"
     return (
-        f"{file_sha256(path)}-{fps:g}fps-{estimator.model_sha256[:16]}"
-        f"-f{estimator.score_floor:g}{tiles}"
+        f"{clip_sha256}-{fps:g}fps-{estimator.model_sha256[:16]}-f{estimator.score_floor:g}{suffix}"
     )
 
 
@@ -473,30 +483,64 @@ def clip_poses(
 ) -> list[FramePoses]:
     """Poses of every frame of a clip decoded at ``fps``, cached under ``.ml-cache/pose/``.
 
-    The cache key is the clip's sha256, the fps, the model's sha256 and the score floor, so a
-    new model or rate never reads stale keypoints. Raises ml.video.VideoDecodeError on a bad file.
+    The cache key is the clip's sha256, the fps, the model's sha256, the score floor and the
+    tiling, so a new model or rate never reads stale keypoints. Raises
+    ml.video.VideoDecodeError on a bad file.
     """
+    return clip_pose_views(path, fps, estimator, cache_dir)[1]
+
+
+def clip_pose_views(
+    path: str | os.PathLike[str],
+    fps: float,
+    estimator: PoseEstimator,
+    cache_dir: Path | None = None,
+) -> tuple[list[FramePoses], list[FramePoses]]:
+    """(whole-frame, tiled) poses of a clip, as ``estimate_views``, through the cache.
+
+    The whole-frame view is stored under the untiled key, so an untiled estimator's cache
+    serves it too; one pass of the model fills both when either is missing.
+    """
+    from ml.cache import file_sha256
     from ml.video import decode_frames
 
     clip = Path(path)
     folder = (cache_dir or DEFAULT_CACHE_DIR) / "pose"
-    target = folder / f"{_cache_key(clip, fps, estimator)}.npz"
-    if target.is_file():
-        try:
-            with np.load(target, allow_pickle=False) as stored:
-                return poses_from_arrays(stored)
-        except (OSError, ValueError, KeyError):
-            target.unlink(missing_ok=True)
+    digest = file_sha256(clip)
+    whole_file = folder / f"{_cache_key(digest, fps, estimator, 1)}.npz"
+    tiled_file = folder / f"{_cache_key(digest, fps, estimator, estimator.tiles)}.npz"
+    whole, tiled = _read_poses(whole_file), _read_poses(tiled_file)
+    if whole is not None and tiled is not None:
+        return whole, tiled
     frames = decode_frames(clip, fps=fps)
-    poses: list[FramePoses] = []
+    whole, tiled = [], []
     for start in range(0, len(frames), 16):
-        poses.extend(estimator.estimate(frames[start : start + 16]))
+        views = estimator.estimate_views(frames[start : start + 16])
+        whole.extend(views[0])
+        tiled.extend(views[1])
     folder.mkdir(parents=True, exist_ok=True)
+    _write_poses(whole_file, whole)
+    if tiled_file != whole_file:
+        _write_poses(tiled_file, tiled)
+    return whole, tiled
+
+
+def _read_poses(target: Path) -> list[FramePoses] | None:
+    if not target.is_file():
+        return None
+    try:
+        with np.load(target, allow_pickle=False) as stored:
+            return poses_from_arrays(stored)
+    except (OSError, ValueError, KeyError):
+        target.unlink(missing_ok=True)  # corrupt: recomputed, never trusted
+        return None
+
+
+def _write_poses(target: Path, poses: Sequence[FramePoses]) -> None:
     # A temporary name first so a parallel run never reads half a file.
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".npz", delete=False) as handle:
         np.savez(handle, **poses_to_arrays(poses))  # type: ignore[arg-type]
     os.replace(handle.name, target)
-    return poses
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,9 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from ml.pose_features import FEATURE_NAMES
+from ml.pose_features import FEATURE_NAMES, VIEW_FEATURE_NAMES
 
 SCHEMA = "abusewatch.pose_stage/1"
+
+# The design chosen on grouped CV (ml/README.md, "Pose stage"): poses at 7.5 fps over the
+# CNN's 1.6 s window (12 frames); the whole frame plus two overlapping halves per frame
+# (small people); training windows every 0.4 s.
+POSE_FPS = 7.5
+POSE_TILES = 2
+POSE_VIEWS = "both"  # features of the whole-frame and the tiled poses side by side
+WINDOW_SECONDS = 1.6
+TRAIN_HOP_SECONDS = 0.4
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -38,13 +47,14 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class PoseStage:
-    """log1p -> standardise -> logistic regression, over ``FEATURE_NAMES``.
+    """log1p -> standardise -> logistic regression, over ``VIEW_FEATURE_NAMES`` (the chosen
+    design: whole-frame and tiled views side by side) or ``FEATURE_NAMES`` (one view).
 
     ``C`` is the inverse L2 strength (sklearn's); 0.3 was chosen on grouped CV (0.03-3 tried).
     """
 
     C: float = 0.3
-    feature_names: tuple[str, ...] = FEATURE_NAMES
+    feature_names: tuple[str, ...] = VIEW_FEATURE_NAMES
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scale: np.ndarray = field(default_factory=lambda: np.ones(0))
     coef: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -79,6 +89,27 @@ class PoseStage:
         self.intercept = float(model.intercept_[0])
         return self
 
+    def fit_clips(
+        self, windows: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, seed: int = 0
+    ) -> PoseStage:
+        """Fit on clips given as window features (one (n_i, F) array per clip) and clip labels.
+
+        Every window carries its clip's label, weighted 1 / n_i so each clip counts once
+        whatever its length.
+        """
+        if len(windows) != len(labels) or not len(windows):
+            raise ValueError(f"{len(windows)} clips of windows for {len(labels)} labels")
+        features = np.concatenate([np.asarray(w) for w in windows])
+        window_labels = np.concatenate(
+            [np.full(len(w), int(label)) for w, label in zip(windows, labels, strict=True)]
+        )
+        weights = np.concatenate([np.full(len(w), 1.0 / len(w)) for w in windows])
+        return self.fit(features, window_labels, seed, sample_weight=weights)
+
+    def score_clip(self, windows: np.ndarray) -> float:
+        """A clip's score: the mean of its windows' scores (as the CNN's clip score)."""
+        return float(self.predict(windows).mean())
+
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] for window features (n, F)."""
         if self.coef.size == 0:
@@ -103,7 +134,7 @@ class PoseStage:
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not a pose stage: schema {data.get('schema')!r}")
         names = tuple(str(n) for n in data["feature_names"])
-        if names != FEATURE_NAMES:
+        if names not in (FEATURE_NAMES, VIEW_FEATURE_NAMES):
             raise ValueError("pose stage was fitted on other features than ml.pose_features has")
         stage = cls(
             C=float(data["C"]),
@@ -199,11 +230,12 @@ def _fit_predict_clips(
     seed: int,
 ) -> np.ndarray:
     """Fit on the windows of the training clips; clip score = mean of its window scores."""
-    features = np.concatenate([windows[i] for i in train])
-    window_labels = np.concatenate([np.full(len(windows[i]), labels[i]) for i in train])
-    weights = np.concatenate([np.full(len(windows[i]), 1.0 / len(windows[i])) for i in train])
-    stage = PoseStage(C=C).fit(features, window_labels, seed, sample_weight=weights)
-    return np.array([stage.predict(windows[i]).mean() for i in test])
+    width = windows[0].shape[1]
+    names = VIEW_FEATURE_NAMES if width == len(VIEW_FEATURE_NAMES) else FEATURE_NAMES
+    stage = PoseStage(C=C, feature_names=names).fit_clips(
+        [windows[i] for i in train], labels[train], seed
+    )
+    return np.array([stage.score_clip(windows[i]) for i in test])
 
 
 def grouped_cv(
@@ -263,8 +295,8 @@ def grouped_cv(
 def group_bootstrap_gain(
     labels: np.ndarray,
     groups: np.ndarray,
-    base: Sequence[float],
-    new: Sequence[float],
+    base: Sequence[float] | np.ndarray,
+    new: Sequence[float] | np.ndarray,
     draws: int = 2000,
     seed: int = 0,
 ) -> list[float]:
@@ -286,19 +318,43 @@ def group_bootstrap_gain(
     return [round(float(q), 4) for q in np.percentile(gains, [5, 50, 95])]
 
 
+def window_vector(
+    estimator: Any, frames: Sequence[np.ndarray], fps: float = POSE_FPS, views: str = POSE_VIEWS
+) -> np.ndarray:
+    """Stage-2 features (F,) of one window's frames (RGB, sampled at ``fps``): what the live
+    path hands ``PoseStage.predict`` (as a (1, F) row). ``estimator`` is an
+    ``ml.pose.PoseEstimator`` loaded with ``tiles=POSE_TILES``."""
+    from ml.pose_features import window_features, window_view_features
+
+    whole, tiled = estimator.estimate_views(frames)
+    if views == "both":
+        return window_view_features(whole, tiled, fps)
+    return window_features(whole if views == "whole" else tiled, fps)
+
+
 def dataset_windows(
     data: Path,
-    fps: float,
-    window_seconds: float,
-    hop_seconds: float,
-    source_fps: float,
-    tiles: int = 1,
+    fps: float = POSE_FPS,
+    window_seconds: float = WINDOW_SECONDS,
+    hop_seconds: float = TRAIN_HOP_SECONDS,
+    source_fps: float | None = None,
+    tiles: int = POSE_TILES,
+    views: str = POSE_VIEWS,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[str]]:
-    """Window features, labels, groups and names of a dataset's clips, poses from the cache."""
-    from ml.datasets import scan_dataset
-    from ml.pose import PoseEstimator, clip_poses
-    from ml.pose_features import clip_window_features
+    """Window features, labels, groups and names of a dataset's clips, poses from the cache.
 
+    Poses come from ``clip_pose_views`` at ``source_fps`` (default ``fps``), every n-th frame
+    kept when ``source_fps`` is a multiple of ``fps``; clips not in the cache are run through
+    the pose model first (about 0.17 s per frame here with tiles=2). ``views``: "whole",
+    "tiled" or "both" (side by side).
+    """
+    from ml.datasets import scan_dataset
+    from ml.pose import PoseEstimator, clip_pose_views
+    from ml.pose_features import clip_view_window_features, clip_window_features
+
+    if views not in ("whole", "tiled", "both"):
+        raise ValueError(f"views must be whole, tiled or both, got {views!r}")
+    source_fps = source_fps or fps
     step = source_fps / fps
     if abs(step - round(step)) > 1e-6:
         raise ValueError(f"fps {fps} does not divide the cached rate {source_fps}")
@@ -306,8 +362,15 @@ def dataset_windows(
     records = scan_dataset(data).records
     windows = []
     for record in records:
-        poses = clip_poses(record.path, source_fps, estimator)[:: round(step)]
-        windows.append(clip_window_features(poses, fps, window_seconds, hop_seconds))
+        whole, tiled = clip_pose_views(record.path, source_fps, estimator)
+        whole, tiled = whole[:: round(step)], tiled[:: round(step)]
+        if views == "both":
+            windows.append(
+                clip_view_window_features(whole, tiled, fps, window_seconds, hop_seconds)
+            )
+        else:
+            poses = whole if views == "whole" else tiled
+            windows.append(clip_window_features(poses, fps, window_seconds, hop_seconds))
     labels = np.array([r.label for r in records])
     groups = np.array([r.group for r in records])
     return windows, labels, groups, [str(r.path.relative_to(data)) for r in records]
@@ -321,18 +384,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     cv.add_argument(
         "--card", type=Path, default=Path(__file__).parent / "artifacts/default/model_card.json"
     )
-    cv.add_argument("--fps", type=float, default=7.5)
-    cv.add_argument("--source-fps", type=float, default=15.0, help="rate of the keypoint cache")
-    cv.add_argument("--window", type=float, default=1.6, help="window seconds")
-    cv.add_argument("--hop", type=float, default=0.4, help="seconds between window starts")
+    cv.add_argument("--fps", type=float, default=POSE_FPS)
+    cv.add_argument("--source-fps", type=float, help="rate of the keypoint cache (default --fps)")
+    cv.add_argument("--window", type=float, default=WINDOW_SECONDS, help="window seconds")
+    cv.add_argument("--hop", type=float, default=TRAIN_HOP_SECONDS, help="seconds between starts")
     cv.add_argument("--C", type=float, nargs="+", default=[0.3])
-    cv.add_argument("--tiles", type=int, default=1, choices=(1, 2, 4))
+    cv.add_argument("--tiles", type=int, default=POSE_TILES, choices=(1, 2, 4))
+    cv.add_argument("--views", default=POSE_VIEWS, choices=("whole", "tiled", "both"))
     cv.add_argument("--stack-intercept", action="store_true", help="fit the fusion's intercept")
     cv.add_argument("--oof-out", type=Path, help="write clips and out-of-fold scores (JSON)")
+    fit = commands.add_parser("fit", help="fit the pose stage on a dataset, write it as JSON")
+    fit.add_argument("--data", type=Path, required=True, action="append")
+    fit.add_argument("--out", type=Path, required=True)
+    fit.add_argument("--C", type=float, default=PoseStage.C)
+    fit.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.command == "fit":
+        windows: list[np.ndarray] = []
+        all_labels: list[int] = []
+        for folder in args.data:
+            found, found_labels, _, _ = dataset_windows(folder)
+            windows.extend(found)
+            all_labels.extend(int(v) for v in found_labels)
+        stage = PoseStage(C=args.C).fit_clips(windows, np.array(all_labels), args.seed)
+        design = {"fps": POSE_FPS, "tiles": POSE_TILES, "views": POSE_VIEWS}
+        record = {**stage.to_dict(), "design": {**design, "window_seconds": WINDOW_SECONDS}}
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
+        print(json.dumps({"clips": len(windows), "out": str(args.out)}))  # noqa: T201
+        return 0
     card = json.loads(args.card.read_text())
     windows, labels, groups, clips = dataset_windows(
-        args.data, args.fps, args.window, args.hop, args.source_fps, tiles=args.tiles
+        args.data,
+        args.fps,
+        args.window,
+        args.hop,
+        args.source_fps or args.fps,
+        tiles=args.tiles,
+        views=args.views,
     )
     oof = card["cross_validation"]["out_of_fold"]
     if list(oof["labels"]) != labels.tolist():
@@ -349,7 +437,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack_intercept=args.stack_intercept,
         )
         row = {k: result[k] for k in ("pose", "cnn", "stacked")}
-        setting = {"fps": args.fps, "window": args.window, "hop": args.hop, "tiles": args.tiles}
+        setting = {
+            "fps": args.fps,
+            "window": args.window,
+            "hop": args.hop,
+            "tiles": args.tiles,
+            "views": args.views,
+        }
         print(json.dumps({**setting, "C": c, **row}))  # noqa: T201 - the command's result
         if args.oof_out:
             bootstrap = group_bootstrap_gain(labels, groups, oof["scores"], result["stacked_oof"])

@@ -19,3 +19,4 @@ def test_bench_pose_reports_stage2_cost_per_window_with_the_cpu(capsys):
     assert row["stage2_ms_per_window_batched"] >= 3 * row["pose_ms_per_frame_batched"]
     assert len(summary["people_in_window"]) == 3
     assert isinstance(summary["cpu"]["avx512"], bool)
+    assert row["pose_cpu_ms_per_frame_batched"] > 0 and len(summary["load_average"]) == 3

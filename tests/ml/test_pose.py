@@ -15,6 +15,7 @@ from ml.pose import (
     PoseEstimator,
     PoseModelError,
     check_pose_model,
+    clip_pose_views,
     clip_poses,
     default_pose_model_path,
     letterbox,
@@ -329,3 +330,35 @@ def test_merging_keeps_the_best_of_duplicates_and_distinct_people() -> None:
     moved = other.shifted(10, 20)
     np.testing.assert_allclose(moved.boxes[0], [410, 120, 510, 320])
     np.testing.assert_allclose(moved.keypoints[0, 0, :2], [460, 220])
+
+
+def test_views_give_the_whole_frame_and_the_tiled_poses_from_one_pass(
+    estimator: PoseEstimator, frame: np.ndarray
+) -> None:
+    tiled_estimator = PoseEstimator.load(tiles=2)
+    whole, tiled = tiled_estimator.estimate_views([frame, np.zeros((6, 8, 3), np.uint8)])
+    untiled = estimator.estimate([frame])[0]
+    # The whole-frame view is exactly what an untiled estimator sees.
+    np.testing.assert_array_equal(whole[0].keypoints, untiled.keypoints)
+    assert [len(p) for p in tiled] == [
+        len(p) for p in tiled_estimator.estimate([frame, np.zeros((6, 8, 3), np.uint8)])
+    ]
+    same_whole, same_tiled = estimator.estimate_views([frame])
+    assert same_whole is same_tiled  # untiled: one list, both views
+    assert tiled_estimator.estimate_views([]) == ([], [])
+
+
+def test_clip_pose_views_share_the_untiled_cache(
+    estimator: PoseEstimator, fight_clip: Path, tmp_path: Path
+) -> None:
+    tiled_estimator = PoseEstimator.load(tiles=2)
+    whole, tiled = clip_pose_views(fight_clip, 2.0, tiled_estimator, cache_dir=tmp_path)
+    names = sorted(p.name.split("-", 1)[1] for p in (tmp_path / "pose").glob("*.npz"))
+    assert len(names) == 2 and sum(n.endswith("-t2.npz") for n in names) == 1
+    # The untiled estimator reads the whole-frame view from the cache the tiled run wrote.
+    cached = clip_poses(fight_clip, 2.0, estimator, cache_dir=tmp_path)
+    assert len(list((tmp_path / "pose").glob("*.npz"))) == 2
+    for a, b in zip(cached, whole, strict=True):
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    again = clip_poses(fight_clip, 2.0, tiled_estimator, cache_dir=tmp_path)
+    assert [len(p) for p in again] == [len(p) for p in tiled]

@@ -9,10 +9,13 @@ from ml.pose import FramePoses
 from ml.pose_features import (
     FEATURE_NAMES,
     L_WRIST,
+    VIEW_FEATURE_NAMES,
+    clip_view_window_features,
     clip_window_features,
     link_tracks,
     window_features,
     window_starts,
+    window_view_features,
 )
 
 FPS = 7.5
@@ -154,3 +157,16 @@ def test_window_starts_cover_the_clip() -> None:
     clip = [frame_of(person(100, 100)) for _ in range(16)]
     assert clip_window_features(clip, 7.5, hop_seconds=0.8).shape == (2, len(FEATURE_NAMES))
     assert clip_window_features(clip, 7.5).shape == (3, len(FEATURE_NAMES))  # 0.4 s hop
+
+
+def test_view_features_put_both_views_side_by_side() -> None:
+    whole = [frame_of(person(100, 100)) for _ in range(12)]
+    tiled = [frame_of(person(100, 100), person(300, 100)) for _ in range(12)]
+    vector = window_view_features(whole, tiled, FPS)
+    assert vector.shape == (len(VIEW_FEATURE_NAMES),) == (2 * len(FEATURE_NAMES),)
+    assert vector[VIEW_FEATURE_NAMES.index("whole_people_max")] == 1
+    assert vector[VIEW_FEATURE_NAMES.index("tiled_people_max")] == 2
+    with pytest.raises(ValueError, match="different lengths"):
+        window_view_features(whole, tiled[:5], FPS)
+    clip = clip_view_window_features(whole + whole, tiled + tiled, FPS)
+    assert clip.shape == (5, len(VIEW_FEATURE_NAMES))  # 24 frames: starts 0, 3, 6, 9, 12

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ml.pose_features import FEATURE_NAMES
+from ml.pose_features import FEATURE_NAMES, VIEW_FEATURE_NAMES
 from ml.pose_stage import LogisticStack, PoseStage, card_folds, grouped_cv
 
 CARD = Path(__file__).resolve().parents[2] / "ml" / "artifacts" / "default" / "model_card.json"
@@ -19,7 +19,7 @@ SHARED = Path("/work/shared/datasets/surveillance-fight")
 def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, n)
-    features = rng.gamma(2.0, 1.0, (n, len(FEATURE_NAMES)))
+    features = rng.gamma(2.0, 1.0, (n, len(VIEW_FEATURE_NAMES)))
     features[:, 7] += 3.0 * labels  # one informative feature
     return features, labels
 
@@ -52,7 +52,10 @@ def test_bad_features_and_foreign_dicts_are_refused() -> None:
     with pytest.raises(ValueError, match="schema"):
         PoseStage.from_dict({**data, "schema": "other"})
     with pytest.raises(ValueError, match="other features"):
-        PoseStage.from_dict({**data, "feature_names": ["a"] * len(FEATURE_NAMES)})
+        PoseStage.from_dict({**data, "feature_names": ["a"] * len(VIEW_FEATURE_NAMES)})
+    # A one-view stage is a valid layout too.
+    single = PoseStage(feature_names=FEATURE_NAMES).fit(features[:, : len(FEATURE_NAMES)], labels)
+    assert PoseStage.from_dict(single.to_dict()).feature_names == FEATURE_NAMES
     # NaN and negative features (a corrupt row) still give a score.
     broken = features[:2].copy()
     broken[0, 0], broken[1, 1] = np.nan, -5.0
@@ -147,3 +150,43 @@ def test_group_bootstrap_gain_is_zero_for_equal_scores_and_positive_for_better_o
     assert group_bootstrap_gain(labels, groups, noisy, noisy, draws=200) == [0.0, 0.0, 0.0]
     low, mid, high = group_bootstrap_gain(labels, groups, noisy, better, draws=200)
     assert 0 < low <= mid <= high
+
+
+def test_fit_clips_counts_each_clip_once_whatever_its_length() -> None:
+    features, _ = synthetic(40, seed=7)
+    long_calm = np.repeat(features[:1], 30, axis=0)  # one calm clip of 30 identical windows
+    windows = [long_calm] + [features[i : i + 1] + 3.0 * (i % 2) for i in range(1, 40)]
+    labels = np.array([0] + [i % 2 for i in range(1, 40)])
+    stage = PoseStage().fit_clips(windows, labels, seed=0)
+    assert 0.0 <= stage.score_clip(windows[0]) <= 1.0
+    weighted = PoseStage().fit(
+        np.concatenate(windows),
+        np.concatenate([np.full(len(w), y) for w, y in zip(windows, labels, strict=True)]),
+    )
+    # Unweighted, the 30 copies dominate; weighted, the long clip counts as one.
+    assert abs(weighted.intercept - stage.intercept) > 0.1
+    with pytest.raises(ValueError, match="labels"):
+        PoseStage().fit_clips(windows, labels[:-1])
+
+
+@pytest.mark.slow
+def test_fit_command_writes_a_stage_that_loads_and_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixture_dir: Path
+) -> None:
+    import ml.pose
+    from ml.pose import PoseEstimator
+    from ml.pose_stage import main, window_vector
+    from ml.video import decode_frames
+
+    monkeypatch.setattr(ml.pose, "DEFAULT_CACHE_DIR", tmp_path / "cache")
+    out = tmp_path / "stage.json"
+    assert main(["fit", "--data", str(fixture_dir), "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["design"] == {"fps": 7.5, "tiles": 2, "views": "both", "window_seconds": 1.6}
+    stage = PoseStage.from_dict(record)
+    assert len(list((tmp_path / "cache" / "pose").glob("*.npz"))) == 16  # 8 clips x 2 views
+    # The live path: one window of frames -> features -> a score.
+    frames = decode_frames(fixture_dir / "fight" / "fi135.mp4", fps=7.5)[:12]
+    vector = window_vector(PoseEstimator.load(tiles=2), frames)
+    score = stage.predict(vector[None])
+    assert score.shape == (1,) and 0.0 <= float(score[0]) <= 1.0
