@@ -5,18 +5,24 @@ Inputs are out-of-fold (OOF) clip scores of grouped cross-validation: ``stage1``
 
 - Gate: the highest stage-1 cut that still passes ``gate_recall`` of the violent clips, so
   stage 2 runs on as few windows as possible while it can still rescue almost every fight.
-- Fusion: one logistic regression on [logit stage 1, logit stage 2 if passed, passed] over all
-  clips (see ``fit_cascade``): a window the gate stops is scored from stage 1 alone by the same
-  model (its ``gated_out`` form), one that passes adds stage 2. One fit puts both on one scale,
-  so one set of bands applies whichever path a window took.
+- Fusion (default, ``fit_intercept=False``): one logistic regression WITHOUT intercept on
+  [logit stage 1, passed * logit stage 2] over all clips (the pose stage's ``LogisticStack``
+  design, with the gate): ``z = w1 logit(s1) + passed * w2 logit(s2)``. A window the gate stops
+  is scored ``sigmoid(w1 logit(s1))`` by the same fit (its ``gated_out`` form: the passed form
+  with stage 2 at 0.5, i.e. no evidence), one that passes adds ``w2 logit(s2)``. One fit puts
+  both on one scale, so one set of bands applies whichever path a window took. Without an
+  intercept the fusion cannot learn the training folds' share of fights (ml/README.md).
+  ``fit_intercept=True`` is the earlier design (intercept, pass indicator, balanced classes).
 - Honest figures: ``cross_fit`` refits gate and fusion on the other folds' OOF scores for each
   fold and scores that fold with them, so the fused OOF scores the bands are chosen on come from
-  a fusion that never saw the clip either. The shipped fusion is then fitted on all OOF scores.
+  a fusion that never saw the clip either. With ``inner_stage2`` the stage-2 scores the fusion
+  is fitted on are nested (from pose stages that never saw the held-out fold either). The
+  shipped fusion is then fitted on all OOF scores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +105,7 @@ def fit_cascade(
     gate_recall: float = DEFAULT_GATE_RECALL,
     c: float = DEFAULT_C,
     stage_names: tuple[str, str] = ("cnn", "pose"),
+    fit_intercept: bool = False,
 ) -> CascadeFit:
     """Gate and fusion fitted on OOF clip scores (``stage2`` needed where the gate passes).
 
@@ -130,6 +137,8 @@ def fit_cascade(
     )
     logit1 = np.vectorize(logit)(stage1)
     logit2 = np.where(passed, np.vectorize(logit)(np.nan_to_num(stage2, nan=0.5)), 0.0)
+    if not fit_intercept:
+        return CascadeFit(gate, _no_intercept_fusion(logit1, logit2, labels, c, stage_names))
     x = np.stack([logit1, logit2, passed.astype(np.float64)], axis=1)
     if passed.all() or not passed.any():
         x = x[:, :2]  # the indicator would duplicate the intercept
@@ -150,16 +159,52 @@ def fit_cascade(
     return CascadeFit(gate, fusion)
 
 
+def _no_intercept_fusion(
+    logit1: np.ndarray,
+    logit2: np.ndarray,
+    labels: np.ndarray,
+    c: float,
+    stage_names: tuple[str, str],
+) -> Fusion:
+    """``z = w1 logit(s1) + w2 passed logit(s2)``, no intercept, classes unweighted (as the
+    pose stage's ``LogisticStack``); ``logit2`` is 0 where the gate stopped the clip."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.stack([logit1, logit2], axis=1)
+    if len(np.unique(labels)) < 2:
+        coef = np.zeros(2)
+    else:
+        model = LogisticRegression(C=c, max_iter=1000, fit_intercept=False)
+        model.fit(x, labels)
+        coef = model.coef_[0].astype(np.float64)
+    return Fusion(
+        kind="stacking-logistic-no-intercept",
+        passed=LogisticModel(stage_names, (float(coef[0]), float(coef[1])), 0.0),
+        gated_out=LogisticModel(stage_names[:1], (float(coef[0]),), 0.0),
+        description=(
+            f"one logistic regression (L2, C={c:g}, no intercept) fitted on out-of-fold clip "
+            "scores of every clip: z = w1 logit(stage1) + passed * w2 logit(stage2); passed: "
+            "sigmoid(w1 logit(stage1) + w2 logit(stage2)); stopped by the gate: "
+            "sigmoid(w1 logit(stage1)) (the same fit with stage 2 at 0.5, no evidence), so "
+            "both paths are on one scale"
+        ),
+    )
+
+
 def cross_fit(
     labels: np.ndarray,
     stage1: np.ndarray,
     stage2: np.ndarray,
     folds: np.ndarray,
+    inner_stage2: Mapping[Any, np.ndarray] | None = None,
     **options: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fused OOF scores where each fold's gate and fusion were fitted on the other folds only.
 
-    Returns (fused scores, whether each clip passed its fold's gate).
+    ``inner_stage2[fold]`` (optional, full length): the stage-2 scores to fit that fold's
+    fusion on, for the other folds' clips, from stage-2 models that never saw ``fold`` (nested
+    CV); without it the fusion is fitted on ``stage2`` itself. The fold is always scored with
+    ``stage2``. Returns (fused scores, whether each clip passed its fold's gate).
     """
     labels = np.asarray(labels, dtype=np.int64)
     stage1 = np.asarray(stage1, dtype=np.float64)
@@ -169,7 +214,8 @@ def cross_fit(
     passed = np.zeros(len(labels), dtype=bool)
     for fold in np.unique(folds):
         test = folds == fold
-        fit = fit_cascade(labels[~test], stage1[~test], stage2[~test], **options)
+        fitting = stage2 if inner_stage2 is None else np.asarray(inner_stage2[fold])
+        fit = fit_cascade(labels[~test], stage1[~test], fitting[~test], **options)
         fused[test] = fit.fused(stage1[test], stage2[test])
         passed[test] = stage1[test] >= fit.gate.cut
     return fused, passed

@@ -195,10 +195,10 @@ class Stage1(Protocol):
 
 
 class Stage2(Protocol):
-    """What the cascade needs of stage 2: scores in [0, 1] for windows of frames."""
+    """What the cascade needs of stage 2: scores in [0, 1] for clips of frames at ``fps``."""
 
-    # Stage 2 reads every ``step``-th frame of a window at the analysis rate.
-    step: int
+    # The rate stage 2's frames must be decoded at (its own, not stage 1's analysis rate).
+    fps: float
 
     def score(self, windows: Sequence[Window]) -> np.ndarray: ...
 
@@ -264,9 +264,11 @@ class CascadeDetector:
     A window is a sequence of decoded RGB uint8 frames (H x W x 3) at ``spec.fps`` covering
     ``spec.window_seconds`` (``spec.window_frames`` frames; as ``ml.frames`` samples them).
     Stage 1 resizes them itself (any size works; the live reader may hand 64x64 copies).
-    Stage 2 (pose) reads every ``stage2.step``-th frame and needs them large enough to see
-    people: pass ``pose_windows`` with the same frames at their original size, or at least
-    ``STAGE2_MIN_LONG_SIDE`` pixels on the long side, when ``windows`` are small copies.
+    Stage 2 (pose) reads its OWN frames: full-size RGB frames of the same span decoded at
+    ``stage2_fps`` (the card's; ``ml.video.decode_frames(path, fps=detector.stage2_fps)``), at
+    least ``STAGE2_MIN_LONG_SIDE`` pixels on the long side. Pass them as ``pose_windows`` /
+    ``pose_clips``; without them stage 2 gets the stage-1 frames resampled to its rate by
+    index (``cascade_pose.resample_indices``), which is close to, not the same as, decoding.
 
     Whole pipeline: ``score_windows``. Split (stage 2 on another worker or host):
     ``score_stage1`` -> ``gate_passes`` -> (elsewhere) ``score_stage2`` on the passing windows ->
@@ -285,6 +287,23 @@ class CascadeDetector:
         self.thresholds: Thresholds = card.thresholds
         self.stage1 = stage1
         self.stage2 = stage2
+
+    @property
+    def stage2_fps(self) -> float | None:
+        """The rate stage 2's frames must be decoded at (the card's), None without stage 2."""
+        if not self.card.is_cascade or len(self.card.stages) < 2:
+            return None
+        return float(self.card.stages[1].details.get("fps", self.spec.fps))
+
+    def _stage2_frames(self, frames: Window) -> Window:
+        """Stage-1 frames at ``spec.fps`` resampled by index to ``stage2_fps`` (the fallback
+        when no ``pose_*`` frames were given)."""
+        from ml.cascade_pose import resample_indices
+
+        fps = self.stage2_fps
+        if fps is None or abs(fps - self.spec.fps) < 1e-9:
+            return frames
+        return [frames[i] for i in resample_indices(len(frames), self.spec.fps, fps)]
 
     @classmethod
     def load(
@@ -328,7 +347,8 @@ class CascadeDetector:
         return scores >= self.card.gate.cut
 
     def score_stage2(self, windows: Sequence[Window]) -> np.ndarray:
-        """Stage-2 scores (N,) of windows that passed the gate (full-size frames preferred)."""
+        """Stage-2 scores (N,) of windows or clips that passed the gate: full-size RGB frames
+        decoded at ``stage2_fps`` (NaN for one it cannot read)."""
         if self.stage2 is None:
             raise RuntimeError(
                 f"{self.version}: stage 2 is not loaded here"
@@ -367,15 +387,22 @@ class CascadeDetector:
         windows: Sequence[Window],
         pose_windows: Sequence[Window] | None = None,
     ) -> list[WindowScore]:
-        """Score windows through the whole cascade (stage 2 only where the gate passes)."""
+        """Score windows through the whole cascade (stage 2 only where the gate passes).
+        ``pose_windows``: the same spans as full-size frames at ``stage2_fps``."""
         if pose_windows is not None and len(pose_windows) != len(windows):
             raise ValueError(f"{len(pose_windows)} pose windows for {len(windows)} windows")
         stage1 = self.score_stage1(windows)
         stage2: list[float | None] = [None] * len(windows)
         passing = np.flatnonzero(self.gate_passes(stage1))
         if len(passing):
-            source = pose_windows if pose_windows is not None else windows
-            scored = self.score_stage2([source[int(i)] for i in passing])
+            scored = self.score_stage2(
+                [
+                    pose_windows[int(i)]
+                    if pose_windows is not None
+                    else self._stage2_frames(windows[int(i)])
+                    for i in passing
+                ]
+            )
             for index, score in zip(passing, scored, strict=True):
                 stage2[int(index)] = float(score)
         return [self.fuse(float(s1), s2) for s1, s2 in zip(stage1, stage2, strict=True)]
@@ -391,15 +418,27 @@ class CascadeDetector:
         the gate reads that, stage 2 reads the whole clip (the mean over its pose windows), the
         card's fusion gives the final score. Stage 1 runs as one batch over every clip's
         windows; stage 2 only on the clips that pass. This is the call that makes a live
-        segment score what ``ml.evaluate`` gives the same frames as a file."""
+        segment score what ``ml.evaluate`` gives the same frames as a file.
+
+        ``clips``: frames at ``spec.fps`` (any size). ``pose_clips``: the same segments as
+        full-size RGB frames decoded at ``stage2_fps`` (the live worker:
+        ``ml.video.decode_frames(stored_original, fps=detector.stage2_fps)``); only those of
+        clips that pass the gate are read, so a caller may decode lazily after
+        ``score_stage1_clips`` + ``gate_passes``."""
         if pose_clips is not None and len(pose_clips) != len(clips):
             raise ValueError(f"{len(pose_clips)} pose clips for {len(clips)} clips")
         stage1 = self.score_stage1_clips(clips)
         stage2: list[float | None] = [None] * len(clips)
         passing = np.flatnonzero(self.gate_passes(stage1))
         if len(passing):
-            source = pose_clips if pose_clips is not None else clips
-            scored = self.score_stage2([source[int(i)] for i in passing])
+            scored = self.score_stage2(
+                [
+                    pose_clips[int(i)]
+                    if pose_clips is not None
+                    else self._stage2_frames(clips[int(i)])
+                    for i in passing
+                ]
+            )
             for position, score in zip(passing, scored, strict=True):
                 stage2[int(position)] = float(score)
         return [self.fuse(float(s1), s2) for s1, s2 in zip(stage1, stage2, strict=True)]
@@ -444,7 +483,6 @@ def load_pose_stage(folder: Path, card: ModelCard, *, threads: int = 1) -> Stage
     return PoseWindowScorer.load(
         folder / stage.file,
         pose_model_path(folder, pose_model),
-        analysis_fps=card.input_spec.fps,
         stage=stage,
         threads=threads,
     )

@@ -707,7 +707,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--pose-fps",
         type=float,
         default=DEFAULT_POSE_FPS,
-        help="rate stage 2 reads frames at; must divide --fps",
+        help="rate stage 2 decodes its own full-size frames at (the pose stage's chosen 7.5)",
     )
     parser.add_argument(
         "--gate-recall",

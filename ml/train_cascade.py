@@ -5,11 +5,13 @@ to reuse a trained CNN (its model, card and stored out-of-fold scores) without t
 again. The folds are rebuilt as ``ml.train`` builds them and checked against the stage-1
 card's test groups: stacking on out-of-fold scores is only honest on the folds they came from.
 
-Steps: pose keypoints of every clip (cached under ``.ml-cache/pose``) -> pose window features
--> stage-2 out-of-fold clip scores on the same folds -> gate and fusion cross-fitted on the
-out-of-fold scores (``ml.fusion``) -> bands chosen on the fused out-of-fold scores with the
-rules of ``ml.metrics.choose_thresholds`` -> final pose stage and fusion fitted on everything
--> ``model_card.json`` (schema 2), ``pose_stage.json``, ``stage1_card.json``, plots.
+Steps: the pose stage's window features of every clip (``ml.pose_stage.dataset_windows``, its
+chosen design; keypoints cached under ``.ml-cache/pose``) -> stage-2 out-of-fold clip scores on
+the same folds, and nested ones for fitting each fold's fusion -> gate and no-intercept fusion
+cross-fitted on the out-of-fold scores (``ml.fusion``) -> bands chosen on the fused
+out-of-fold scores with the rules of ``ml.metrics.choose_thresholds`` -> final pose stage and
+fusion fitted on everything -> ``model_card.json`` (schema 2), ``pose_stage.json``,
+``stage1_card.json``, plots.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from ml.cascade_pose import pose_step
 from ml.datasets import ClipRecord, scan_dataset
 from ml.fusion import DEFAULT_GATE_RECALL, cross_fit, fit_cascade
 from ml.input_spec import InputSpec
@@ -42,19 +43,26 @@ from ml.model_card import (
     StageCard,
     Thresholds,
 )
-from ml.pose import PoseEstimator, clip_poses, default_pose_model_path
-from ml.pose_features import FEATURE_NAMES, clip_window_features
-from ml.pose_stage import PoseStage
+from ml.pose import PoseEstimator, default_pose_model_path
+from ml.pose_features import VIEW_FEATURE_NAMES
+from ml.pose_stage import (
+    POSE_FPS,
+    POSE_TILES,
+    POSE_VIEWS,
+    TRAIN_HOP_SECONDS,
+    WINDOW_SECONDS,
+    PoseStage,
+    dataset_windows,
+)
 from ml.runtime import STAGE2_MIN_LONG_SIDE
 
 logger = logging.getLogger(__name__)
 
 STAGE1_CARD_FILE = "stage1_card.json"
 POSE_STAGE_FILE = "pose_stage.json"
-DEFAULT_POSE_FPS = 5.0
-# Pose windows: as long as stage 1's, half overlapping (a clip's stage-2 score is their mean).
-POSE_HOP_FRACTION = 0.5
-DEFAULT_POSE_C = 0.1
+# The pose stage's design as chosen on grouped CV (ml.pose_stage, ml/README.md "Pose stage").
+DEFAULT_POSE_FPS = POSE_FPS
+DEFAULT_POSE_C = 0.3
 
 
 @dataclass(frozen=True)
@@ -136,67 +144,63 @@ def stage1_folds(records: Sequence[ClipRecord], stage1: Stage1Source) -> np.ndar
 
 
 def pose_windows(
-    records: Sequence[ClipRecord],
-    *,
-    pose_fps: float,
-    window_seconds: float,
-    cache_dir: Path,
-    progress: bool,
+    data: Sequence[str], records: Sequence[ClipRecord], *, pose_fps: float, progress: bool
 ) -> tuple[list[np.ndarray], str]:
-    """Pose window features (n_windows, F) of every clip, keypoints through the cache.
+    """The pose stage's window features (n_windows, 132) of every record, in order.
 
-    Returns the features and the pose model's sha256.
+    The pose stage's own ``dataset_windows`` computes them (its chosen design: whole frame +
+    ``POSE_TILES`` tiles, both views side by side, ``WINDOW_SECONDS`` windows every
+    ``TRAIN_HOP_SECONDS``; keypoints through ``.ml-cache/pose``); this only lines them up with
+    stage 1's records. Returns the features and the pose model's sha256.
     """
-    from tqdm import tqdm
-
-    estimator = PoseEstimator.load(threads=1)
-    features = []
-    for record in tqdm(records, desc="pose keypoints", disable=not progress, unit="clip"):
-        poses = clip_poses(record.path, pose_fps, estimator, cache_dir)
-        features.append(
-            clip_window_features(
-                poses, pose_fps, window_seconds, window_seconds * POSE_HOP_FRACTION
-            )
-        )
-    return features, estimator.model_sha256
-
-
-def fit_pose_stage(windows: Sequence[np.ndarray], labels: np.ndarray, c: float) -> PoseStage:
-    """The pose classifier fitted on clips' windows, each clip weighing as much as any other."""
-    features = np.concatenate(list(windows))
-    window_labels = np.concatenate(
-        [np.full(len(w), label) for w, label in zip(windows, labels, strict=True)]
-    )
-    # Each clip weighs as much as any other, and each class as much as the other: the folds'
-    # shares of fights differ, and an intercept that followed them would shift the
-    # out-of-fold scores of whole folds against each other.
-    class_weight = {
-        label: len(labels) / (2.0 * max(1, int((labels == label).sum()))) for label in (0, 1)
-    }
-    weights = np.concatenate(
-        [
-            np.full(len(w), class_weight[int(label)] / len(w))
-            for w, label in zip(windows, labels, strict=True)
-        ]
-    )
-    return PoseStage(C=c).fit(features, window_labels, sample_weight=weights)
+    by_path: dict[Path, np.ndarray] = {}
+    for folder in data:
+        if progress:
+            print(f"pose window features of {folder} ...", flush=True)  # noqa: T201
+        windows, _, _, names = dataset_windows(Path(folder), fps=pose_fps)
+        for name, clip_windows in zip(names, windows, strict=True):
+            by_path[(Path(folder) / name).resolve()] = clip_windows
+    missing = [str(r.path) for r in records if Path(r.path).resolve() not in by_path]
+    if missing:
+        raise ValueError(f"no pose windows for {len(missing)} clip(s), e.g. {missing[0]}")
+    estimator = PoseEstimator.load(tiles=POSE_TILES)
+    return [by_path[Path(r.path).resolve()] for r in records], estimator.model_sha256
 
 
-def pose_clip_score(stage: PoseStage, windows: np.ndarray) -> float:
-    """A clip's stage-2 score: the mean over its pose windows (as stage 1 averages)."""
-    return float(np.mean(stage.predict(windows)))
+def _fit_score(
+    windows: Sequence[np.ndarray], labels: np.ndarray, train: np.ndarray, test: np.ndarray, c: float
+) -> np.ndarray:
+    """The pose stage fitted on the training clips (``PoseStage.fit_clips``: each clip counts
+    once), scoring the test clips (``score_clip``: mean of window scores)."""
+    stage = PoseStage(C=c).fit_clips([windows[int(i)] for i in train], labels[train])
+    return np.array([stage.score_clip(windows[int(i)]) for i in test])
 
 
 def stage2_out_of_fold(
     windows: Sequence[np.ndarray], labels: np.ndarray, folds: np.ndarray, c: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Stage-2 out-of-fold clip scores, and for each fold k the nested scores of the other
+    folds' clips (each from a pose stage fitted without fold k and without the clip's fold):
+    what ``ml.pose_stage.grouped_cv`` fits its stacking on, so the fusion never sees scores of a
+    pose stage that was trained on the fold it will score. With fewer than 3 folds there is no
+    inner CV (no clips left to fit on): the mapping is empty and each fold's fusion is fitted on
+    the other folds' out-of-fold scores."""
     oof = np.full(len(labels), np.nan)
-    for fold in np.unique(folds):
-        train = np.flatnonzero(folds != fold)
-        stage = fit_pose_stage([windows[int(i)] for i in train], labels[train], c)
-        for i in np.flatnonzero(folds == fold):
-            oof[i] = pose_clip_score(stage, windows[int(i)])
-    return oof
+    inner: dict[int, np.ndarray] = {}
+    ids = [int(k) for k in np.unique(folds)]
+    for k in ids:
+        oof[folds == k] = _fit_score(
+            windows, labels, np.flatnonzero(folds != k), np.flatnonzero(folds == k), c
+        )
+        nested = np.full(len(labels), np.nan)
+        for j in ids:
+            if j == k or len(ids) < 3:
+                continue
+            train = np.flatnonzero((folds != k) & (folds != j))
+            nested[folds == j] = _fit_score(windows, labels, train, np.flatnonzero(folds == j), c)
+        if len(ids) >= 3:
+            inner[k] = nested
+    return oof, inner
 
 
 # How far a chosen cut is moved to satisfy 0 < low < high < 1 when the data leave no room.
@@ -340,19 +344,14 @@ def build_cascade(
     if not cv_only and not stage1.has_model:
         raise FileNotFoundError(f"{stage1_dir} holds no trained stage 1 to ship")
     spec = InputSpec.from_dict(stage1.card.get("input_spec", {}))
-    pose_step(spec.fps, pose_fps)  # the live path must be able to feed the rate
     records = dataset_records(data, stage1)
     labels = stage1.labels
     folds = stage1_folds(records, stage1)
-    windows, pose_sha = pose_windows(
-        records,
-        pose_fps=pose_fps,
-        window_seconds=spec.window_seconds,
-        cache_dir=cache_dir,
-        progress=progress,
+    windows, pose_sha = pose_windows(data, records, pose_fps=pose_fps, progress=progress)
+    stage2, inner_stage2 = stage2_out_of_fold(windows, labels, folds, pose_c)
+    fused, passed = cross_fit(
+        labels, stage1.scores, stage2, folds, inner_stage2 or None, gate_recall=gate_recall
     )
-    stage2 = stage2_out_of_fold(windows, labels, folds, pose_c)
-    fused, passed = cross_fit(labels, stage1.scores, stage2, folds, gate_recall=gate_recall)
     chosen = choose_thresholds(labels, fused)
     chosen["method"] = str(chosen["method"]).replace(
         "out-of-fold clip scores", "fused out-of-fold clip scores (gate and fusion cross-fitted)"
@@ -386,12 +385,21 @@ def build_cascade(
         return figures
 
     final = fit_cascade(labels, stage1.scores, stage2, gate_recall=gate_recall)
-    pose_stage = fit_pose_stage(windows, labels, pose_c)
+    pose_stage = PoseStage(C=pose_c).fit_clips(windows, labels)
     if out.resolve() != stage1_dir.resolve():
         shutil.copy2(stage1_dir / stage1.card.get("model_file", "model.keras"), out)
     stage1_card_path = out / STAGE1_CARD_FILE
     stage1_card_path.write_text(json.dumps(stage1.card, indent=2) + "\n", encoding="utf-8")
-    (out / POSE_STAGE_FILE).write_text(json.dumps(pose_stage.to_dict()) + "\n", encoding="utf-8")
+    design = {
+        "fps": pose_fps,
+        "tiles": POSE_TILES,
+        "views": POSE_VIEWS,
+        "window_seconds": WINDOW_SECONDS,
+        "hop_seconds": TRAIN_HOP_SECONDS,
+    }
+    (out / POSE_STAGE_FILE).write_text(
+        json.dumps({**pose_stage.to_dict(), "design": design}) + "\n", encoding="utf-8"
+    )
     save_cascade_plot(
         labels,
         {"stage 1 (CNN)": stage1.scores, "stage 2 (pose)": stage2, "fused cascade": fused},
@@ -435,18 +443,19 @@ def build_cascade(
             kind="pose-keypoints-logistic",
             file=POSE_STAGE_FILE,
             sha256=_sha256(out / POSE_STAGE_FILE),
-            summary="MoveNet MultiPose Lightning keypoints (up to 6 people) of one analysis "
-            f"frame in {pose_step(spec.fps, pose_fps)} -> {len(FEATURE_NAMES)} track "
-            "and pair features per window (ml.pose_features) -> log1p, standardise, L2 "
-            f"logistic regression (C={pose_c:g}); clip score = mean over windows of "
-            f"{spec.window_seconds:g} s every {spec.window_seconds * POSE_HOP_FRACTION:g} s",
+            summary="MoveNet MultiPose Lightning keypoints (up to 6 people) of full-size "
+            f"frames decoded at {pose_fps:g} fps, each run whole and as {POSE_TILES} "
+            "overlapping tiles (merged) -> track and pair features per window of both views "
+            f"side by side ({len(VIEW_FEATURE_NAMES)}, ml.pose_features) -> log1p, "
+            f"standardise, L2 logistic regression (C={pose_c:g}); clip score = mean over "
+            f"windows of {WINDOW_SECONDS:g} s every {TRAIN_HOP_SECONDS:g} s",
             details={
                 "runs_on": "windows that pass the gate",
-                "fps": pose_fps,
-                "window_seconds": spec.window_seconds,
-                "hop_seconds": spec.window_seconds * POSE_HOP_FRACTION,
+                "input": f"full-size RGB frames decoded at {pose_fps:g} fps "
+                "(ml.video.decode_frames(path, fps=...))",
+                **design,
                 "min_long_side": STAGE2_MIN_LONG_SIDE,
-                "features": len(FEATURE_NAMES),
+                "features": len(VIEW_FEATURE_NAMES),
                 "pose_model": {
                     "file": default_pose_model_path().name,
                     "sha256": pose_sha,
@@ -468,8 +477,14 @@ def build_cascade(
         cross_validation=CrossValidation(
             scheme=str(stage1.card["cross_validation"].get("scheme", ""))
             + "; stage 2 fitted on the same folds; gate and fusion cross-fitted (refitted "
-            "on the other folds' out-of-fold scores for each fold), so every fused "
-            "out-of-fold score comes from models that never saw the clip's source group",
+            "for each fold on the other folds' out-of-fold stage-1 scores and "
+            + (
+                "nested stage-2 scores from pose stages that never saw that fold"
+                if inner_stage2
+                else "out-of-fold stage-2 scores (too few folds to nest)"
+            )
+            + "), so every fused out-of-fold score comes from models that never saw the "
+            "clip's source group",
             folds=tuple(
                 FoldFigures(
                     fold=int(k),
@@ -512,8 +527,8 @@ def build_cascade(
             "window_seconds": spec.window_seconds,
             "code_version": {"git_commit": cascade_commit},
             "clip_score": "stage 1: mean of window scores (windows of window_seconds every "
-            "quarter window); the gate reads it; stage 2: mean over pose windows; fused by "
-            "the fusion model",
+            "quarter window); the gate reads it; stage 2: mean over pose windows (of frames "
+            "decoded at the pose fps); fused by the fusion model",
             "training_data": stage1.card.get("training_data", {}),
             "training": {
                 "command": command,

@@ -32,7 +32,7 @@ class BrightnessStage1:
 class RedStage2:
     """Stage 2 stand-in: the share of red in the window; counts the windows it is asked for."""
 
-    step = 1
+    fps = 10.0
 
     def __init__(self):
         self.seen = 0
@@ -205,13 +205,46 @@ def test_cross_fit_never_uses_a_folds_own_labels():
 
 def test_gated_out_scores_match_the_rate_of_fights_below_the_gate_on_balanced_data():
     labels, stage1, stage2, _ = synthetic_oof(400, seed=2)
-    fit = fit_cascade(labels, stage1, stage2, gate_recall=0.95)
+    fit = fit_cascade(labels, stage1, stage2, gate_recall=0.95, fit_intercept=True)
     below = stage1 < fit.gate.cut
     predicted = np.array([fit.fusion.score(s, None) for s in stage1[below]])
     assert abs(predicted.mean() - labels[below].mean()) < 0.05
     # Monotone in stage 1.
     grid = np.linspace(0.01, fit.gate.cut, 20)
     assert np.all(np.diff([fit.fusion.score(g, None) for g in grid]) >= 0)
+
+
+def test_the_default_fusion_has_no_intercept_and_one_scale_for_both_paths():
+    labels, stage1, stage2, _ = synthetic_oof(400, seed=3)
+    fit = fit_cascade(labels, stage1, stage2)
+    assert fit.fusion.passed.intercept == 0.0 and fit.fusion.gated_out.intercept == 0.0
+    assert fit.fusion.gated_out.coef == fit.fusion.passed.coef[:1]
+    assert all(c > 0 for c in fit.fusion.passed.coef)
+    # Stopped by the gate == passed with stage 2 at 0.5 (no evidence either way).
+    for s in (0.05, 0.3, 0.9):
+        assert fit.fusion.score(s, None) == pytest.approx(fit.fusion.score(s, 0.5))
+    # Class balance moves the fitted intercept; without one, scores at 0.5/0.5 stay at 0.5.
+    keep = (labels == 1) | (np.arange(len(labels)) % 3 == 0)
+    lopsided = fit_cascade(labels[keep], stage1[keep], stage2[keep])
+    assert lopsided.fusion.score(0.5, 0.5) == pytest.approx(0.5)
+
+
+def test_nested_stage_2_scores_are_what_each_folds_fusion_is_fitted_on():
+    labels, stage1, stage2, folds = synthetic_oof()
+    plain, _ = cross_fit(labels, stage1, stage2, folds)
+    same, _ = cross_fit(labels, stage1, stage2, folds, {k: stage2 for k in np.unique(folds)})
+    np.testing.assert_allclose(plain, same)
+    noisy = {k: np.clip(stage2 + 0.3 * (k + 1) * (0.5 - stage2), 0.01, 0.99) for k in range(5)}
+    nested, _ = cross_fit(labels, stage1, stage2, folds, noisy)
+    assert not np.allclose(nested, plain)
+
+
+def test_stage_1_frames_are_resampled_to_stage_2s_rate_when_no_pose_frames_are_given():
+    from ml.cascade_pose import resample_indices
+
+    assert resample_indices(16, 10.0, 7.5) == [0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14]
+    assert resample_indices(5, 10.0, 10.0) == [0, 1, 2, 3, 4]
+    assert resample_indices(0, 10.0, 7.5) == []
 
 
 def test_one_class_below_the_gate_gives_a_constant_not_a_crash():
@@ -317,9 +350,12 @@ def test_the_shipped_cascade_scores_a_fixture_clip_as_its_card_says(shipped, fig
     assert scored.stage1 == pytest.approx(float(shipped.score_stage1([window])[0]))
     assert (scored.stage2 is not None) == shipped.card.gate.passes(scored.stage1)
     assert scored.fused == pytest.approx(fusion_of(shipped).score(scored.stage1, scored.stage2))
-    # A whole clip streamed from its file by stage 2 equals stage 2 on its decoded frames.
+    # A whole clip streamed from its file by stage 2 equals stage 2 on its frames decoded at
+    # the card's stage-2 rate.
+    assert shipped.stage2_fps == shipped.card.stages[1].details["fps"]
+    pose_frames = decode_frames(fight_clip, fps=shipped.stage2_fps)
     assert shipped.score_stage2_file(fight_clip) == pytest.approx(
-        float(shipped.score_stage2([frames])[0]), abs=1e-6
+        float(shipped.score_stage2([pose_frames])[0]), abs=1e-6
     )
 
 
@@ -346,8 +382,9 @@ def test_odd_frames_get_a_score_not_a_crash(shipped, fight_clip, kind):
 
 
 def test_a_segment_scores_what_evaluate_gives_the_same_clip(shipped, fight_clip, calm_clip):
-    """The live path (score_clips on a segment's frames: small copies for stage 1, full-size
-    for stage 2) and ml.evaluate on the file agree."""
+    """The live path (score_clips on a segment's frames: small copies at the analysis rate for
+    stage 1, full-size frames decoded at the card's stage-2 rate for stage 2) and ml.evaluate
+    on the file agree."""
     from ml.evaluate import score_file
     from ml.preprocess import resize_frame
     from ml.video import decode_frames
@@ -355,7 +392,8 @@ def test_a_segment_scores_what_evaluate_gives_the_same_clip(shipped, fight_clip,
     for clip in (fight_clip, calm_clip):
         full = decode_frames(clip, fps=shipped.spec.fps)
         small = [resize_frame(f, shipped.spec) for f in full]
-        [live] = shipped.score_clips([small], pose_clips=[full])
+        pose = decode_frames(clip, fps=shipped.stage2_fps)
+        [live] = shipped.score_clips([small], pose_clips=[pose])
         offline = score_file(clip, shipped)
         assert live.stage1 == pytest.approx(offline.stage1, abs=1e-5)
         assert (live.stage2 is None) == (offline.stage2 is None)
