@@ -131,12 +131,12 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     from cameras.models import Camera, PoliceStation, Site
+    from detection.model_versions import model_version_register
     from detection.models import Detection, Segment
-    from detection.services import model_version_register
 
     model_dir = Path(settings.DEFAULT_MODEL_DIR)
     if not (model_dir / "model.keras").is_file():
-        from tests.pipeline.conftest import _build_tiny_model
+        from tests.support.live import _build_tiny_model
 
         model_dir = _build_tiny_model(work / "tiny-model")
         print(

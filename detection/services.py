@@ -13,16 +13,13 @@ from django.utils import timezone
 from audit.services import audit_record
 from audit.typing import Actor
 from detection.announce import broadcast_case
-from detection.model_versions import model_version_register
 from detection.models import Case
 
-# bench/bench_pipeline.py still imports model_version_register from here.
 __all__ = [
     "REPORT_CASE_TASK",
     "IllegalTransition",
     "case_end_span",
     "case_transition",
-    "model_version_register",
 ]
 
 # The task with which reports reacts to a case that must reach the police; queued by name on

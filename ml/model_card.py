@@ -48,7 +48,7 @@ CARD_FILE = "model_card.json"
 SCHEMA_SINGLE = 1
 SCHEMA_CASCADE = 2
 # The band names, from least to most alarming: below ``low``, between, at or above ``high``.
-BANDS = ("calm", "uncertain", "violent")
+BANDS = ("safe", "uncertain", "violent")
 # Scores are clipped this far from 0 and 1 before a logit, so a saturated sigmoid stays finite.
 LOGIT_EPSILON = 1e-6
 
@@ -76,7 +76,7 @@ def _sigmoid(value: float) -> float:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Score bands: below ``low`` calm, ``[low, high)`` uncertain (expert review), ``>= high``
+    """Score bands: below ``low`` safe, ``[low, high)`` uncertain (expert review), ``>= high``
     violent (police report). ``decision`` is the yes/no cut of a binary verdict (evaluation);
     the live pipeline acts on the bands only.
 
@@ -121,7 +121,7 @@ class Thresholds:
         return self.decision
 
     def band(self, score: float) -> str:
-        """``calm`` | ``uncertain`` | ``violent`` for a score in [0, 1]."""
+        """``safe`` | ``uncertain`` | ``violent`` for a score in [0, 1]."""
         if score >= self.high:
             return BANDS[2]
         if score >= self.low:

@@ -65,10 +65,10 @@ def test_an_admin_sees_a_new_case_live_in_the_sites_zone_and_opens_it(
     page.goto(f"{live_server.url}/sites/{w.site_a.pk}/")
     rendered = page.locator(f'tr[data-case="{w.uncertain_case_a.pk}"] td').nth(2).inner_text()
     assert rendered.endswith(" KST")
-    fresh = factories.CaseFactory(
+    made = factories.CaseFactory(
         camera=w.camera_a, band="uncertain", peak_score=0.61, started_at=timezone.now()
     )
-    fresh = Case.objects.select_related("camera__site").get(pk=fresh.pk)
+    fresh = Case.objects.select_related("camera__site").get(pk=made.pk)
     send_live(page, {"type": "case.alert", "case": case_payload(fresh)})
     row = page.locator(f'tr[data-case="{fresh.pk}"]')
     row.wait_for()

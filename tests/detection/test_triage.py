@@ -230,3 +230,15 @@ def test_activity_next_to_an_already_frozen_case_opens_a_linked_follow_up():
     decision = decide_max(window(11, 0.5), frozen)
     assert decision.action == Action.OPEN and decision.follows_id == 7
     assert decision.closings == ()  # ended once, not again
+
+
+def test_ml_and_the_apps_share_one_band_vocabulary_and_one_cut_rule() -> None:
+    # The runtime (ml/) bands a fused score for ml.evaluate; the apps band the stored score for
+    # triage. Both must name and cut the bands alike, or a window could be "calm" in one place
+    # and "safe" in the other.
+    from ml.model_card import BANDS, Thresholds
+
+    assert set(BANDS) == set(Band.values)
+    cuts = Thresholds(low=0.3, high=0.8, decision=0.5)
+    for score in (0.0, 0.29, 0.3, 0.5, 0.79, 0.8, 1.0):
+        assert cuts.band(score) == band_for(score, low=0.3, high=0.8).value

@@ -378,7 +378,7 @@ def test_odd_frames_get_a_score_not_a_crash(shipped, fight_clip, kind):
     [stage2] = shipped.score_stage2([odd])
     assert np.isfinite(stage2) and 0.0 <= stage2 <= 1.0
     [scored] = shipped.score_windows([odd])
-    assert 0.0 <= scored.fused <= 1.0 and scored.band in ("calm", "uncertain", "violent")
+    assert 0.0 <= scored.fused <= 1.0 and scored.band in ("safe", "uncertain", "violent")
 
 
 def test_a_segment_scores_what_evaluate_gives_the_same_clip(shipped, fight_clip, calm_clip):

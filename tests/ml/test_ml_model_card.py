@@ -147,8 +147,8 @@ def test_threshold_errors_are_value_errors_for_callers_that_catch_those() -> Non
 def test_bands() -> None:
     bands = Thresholds(0.2, 0.8, 0.5)
     assert [bands.band(s) for s in (0.0, 0.19, 0.2, 0.79, 0.8, 1.0)] == [
-        "calm",
-        "calm",
+        "safe",
+        "safe",
         "uncertain",
         "uncertain",
         "violent",

@@ -107,7 +107,7 @@ def test_predict_is_thread_safe(detector, fight_clip, calm_clip):
 def test_thresholds_bands():
     bands = Thresholds(low=0.3, high=0.7)
     assert [bands.band(s) for s in (0.1, 0.3, 0.69, 0.7, 1.0)] == [
-        "calm",
+        "safe",
         "uncertain",
         "uncertain",
         "violent",

@@ -12,18 +12,23 @@ side's data (its names).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pytest
 from django.core import signing
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 
 from tests import factories
 from tests.conftest import World
+from viewings.models import TakeoutCopy, ViewingAttachment
+from viewings.services import viewing_request_create
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +49,7 @@ OTHER_CAMERA = {"pk": lambda w: w.camera_b.pk}
 OTHER_CASE = {"pk": lambda w: w.uncertain_case_b.pk}
 OTHER_REPORT = {"pk": lambda w: w.report_b.pk}
 OTHER_SEGMENT = {"pk": lambda w: w.segment_b.pk, "kind": lambda w: "original"}
+OTHER_VIEWING = {"pk": lambda w: w.viewing_b.pk, "site_pk": lambda w: w.site_b.pk}
 FORMAT = {"format": lambda w: "json"}
 
 # (regular expression over the route as the resolver shows it, rule); first match wins.
@@ -90,6 +96,22 @@ RULES: list[tuple[str, Rule]] = [
     (r"^api/me/$", Rule("list")),
     (r"^api/(schema|docs|redoc)/$", Rule("list")),
     (r"^ops/segments/<int:pk>/working-copy\.mp4$", Rule("object", params=OTHER_SEGMENT)),
+    (r"^sites/cases/<int:pk>/$", Rule("object", params=OTHER_CASE)),
+    (r"^sites/<int:pk>/retention/$", Rule("object", params=OTHER_SITE)),
+    (r"^viewings/site/<int:site_pk>/(access-log/)?$", Rule("object", params=OTHER_SITE)),
+    (r"^viewings/<int:pk>/$", Rule("object", params=OTHER_VIEWING)),
+    (
+        r"^viewings/<int:pk>/<str:step>/$",
+        Rule("object", "post", {**OTHER_VIEWING, "step": lambda w: "close"}),
+    ),
+    (
+        r"^viewings/<int:pk>/attachments/",
+        Rule(
+            "object",
+            params={**OTHER_VIEWING, "attachment_pk": lambda w: w.viewing_attachment_b.pk},
+        ),
+    ),
+    (r"^viewings/copies/<int:pk>/$", Rule("object", params={"pk": lambda w: w.takeout_b.pk})),
 ]
 
 ADMIN_PARAMS = {
@@ -131,18 +153,65 @@ def concrete_url(route: str, values: dict[str, Any]) -> str:
     return "/" + url
 
 
+@dataclass
+class OtherSide(World):
+    """The world plus objects of the other side (Busan) that only this walk needs."""
+
+    report_b: Any = None
+    segment_b: Any = None
+    evidence_token_b: str = ""
+    viewing_b: Any = None
+    viewing_attachment_b: Any = None
+    takeout_b: Any = None
+
+
 @pytest.fixture
-def other_side(world: World) -> World:
+def other_side(world: World) -> OtherSide:
     violent_b = factories.CaseFactory(camera=world.camera_b, band="violent", peak_score=0.97)
-    world.report_b = factories.PoliceReportFactory(case=violent_b, station=world.station_b)
-    world.segment_b = factories.SegmentFactory(camera=world.camera_b)
     # A well-signed link to a package, issued to Busan's liaison: nobody else may use it.
     from reports import links
 
-    world.evidence_token_b = signing.dumps(
-        {"p": 1, "u": world.pat.pk}, salt=links._SALT, compress=True
+    # A parent's viewing request at Busan's centre, with a document and a take-out copy.
+    viewing_b = viewing_request_create(
+        site=world.site_b,
+        camera=world.camera_b,
+        group_or_room="Maple room",
+        child_label="child",
+        guardian_name="guardian",
+        guardian_contact="010-0000-0000",
+        starts_at=timezone.now() - dt.timedelta(hours=1),
+        ends_at=timezone.now(),
+        reason="a bruise",
+        actor=world.bob,
     )
-    return world
+    attachment_b = ViewingAttachment.objects.create(
+        request=viewing_b,
+        file=ContentFile(b"%PDF-1.4 Maple", name="note.pdf"),
+        name="note.pdf",
+        content_type="application/pdf",
+        size=14,
+        sha256="0" * 64,
+    )
+    takeout_b = TakeoutCopy.objects.create(
+        request=viewing_b,
+        file=ContentFile(b"Maple footage", name="copy.mp4"),
+        sha256="0" * 64,
+        size=13,
+        recipient="guardian",
+        child_box=[0, 0, 1, 1],
+        watermark="Maple",
+    )
+    return OtherSide(
+        **{item.name: getattr(world, item.name) for item in fields(World)},
+        viewing_b=viewing_b,
+        viewing_attachment_b=attachment_b,
+        takeout_b=takeout_b,
+        report_b=factories.PoliceReportFactory(case=violent_b, station=world.station_b),
+        segment_b=factories.SegmentFactory(camera=world.camera_b),
+        evidence_token_b=signing.dumps(
+            {"p": 1, "u": world.pat.pk}, salt=links._SALT, compress=True
+        ),
+    )
 
 
 def client_for(world: World, role: str) -> Client:
@@ -152,7 +221,7 @@ def client_for(world: World, role: str) -> Client:
     return client
 
 
-def test_every_url_is_classified_and_refuses_outsiders(other_side: World) -> None:
+def test_every_url_is_classified_and_refuses_outsiders(other_side: OtherSide) -> None:
     world = other_side
     unclassified: list[str] = []
     failures: list[str] = []

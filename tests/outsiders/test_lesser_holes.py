@@ -47,7 +47,9 @@ def test_pages_carry_a_csp_whose_nonce_matches_their_scripts(world: World) -> No
     assert response.status_code == 200
     policy = response["Content-Security-Policy"]
     assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
-    nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
+    found = re.search(r"'nonce-([^']+)'", policy)
+    assert found is not None, policy
+    nonce = found.group(1)
     # JSON data blocks (type="application/json") are not run, so they need no nonce.
     scripts = [a for a in INLINE_SCRIPT.findall(response.text) if "application/json" not in a]
     assert len(scripts) >= 2
