@@ -57,7 +57,7 @@ def test_an_edge_upload_with_audio_stores_video_only(
             format="multipart",
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     segment = Segment.objects.get(pk=response.json()["segment"])
     for stored in (Path(segment.original.path), Path(segment.preview.path)):
         assert audio_stream_count(stored) == 0, stored
@@ -140,7 +140,7 @@ def test_evidence_packages_of_footage_sent_with_audio_carry_no_audio(
             format="multipart",
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     world.violent_case_a.segments.add(response.json()["segment"])
 
     package = evidence_package_create(report=world.report_a, actor=world.lee)

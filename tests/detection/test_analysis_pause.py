@@ -43,7 +43,7 @@ def test_paused_site_records_without_analysing(
     started = (timezone.now() - dt.timedelta(hours=1)).replace(microsecond=0)
     with django_capture_on_commit_callbacks(execute=False) as queued:
         response = push(world, started)
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     segment = Segment.objects.get(pk=response.json()["segment"])
     assert segment.original and segment.status == Segment.Status.SKIPPED
     assert queued == []

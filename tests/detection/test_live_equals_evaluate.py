@@ -126,7 +126,7 @@ def test_an_edge_upload_scores_what_ml_evaluate_gives_the_clip(
     token = camera_issue_upload_token(camera=world.camera_a, actor=world.alice)
     started = (timezone.now() - dt.timedelta(days=3)).isoformat()
     response = push(token, CLIP.read_bytes(), started_at=started)
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     detection = wait_for(
         lambda: Detection.objects.filter(segment_id=response.json()["segment"]).first(),
         timeout=120,
@@ -149,7 +149,7 @@ def test_stage_two_on_its_own_pose_worker_gives_the_same_score(
         token = camera_issue_upload_token(camera=world.camera_a, actor=world.alice)
         started = (timezone.now() - dt.timedelta(days=3)).isoformat()
         response = push(token, CLIP.read_bytes(), started_at=started)
-        assert response.status_code == 201, response.content
+        assert response.status_code == 202, response.content
         detection = wait_for(
             lambda: Detection.objects.filter(segment_id=response.json()["segment"]).first(),
             timeout=180,

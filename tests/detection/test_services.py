@@ -96,9 +96,10 @@ def test_model_version_register_reads_the_card_and_is_idempotent(tmp_path):
     card = {
         "version": "v-test",
         "thresholds": {"low": 0.4, "high": 0.85},
+        "input_spec": {"frames": 12, "height": 64, "width": 64, "fps": 10.0, "window_seconds": 1.6},
         "cross_validation": {
             "scheme": "grouped 5-fold",
-            "folds": [{"n": 40}],
+            "folds": [{"fold": 1, "roc_auc": 0.8, "n_test": 40}],
             "mean_sd_at_0.5": {},
         },
     }
