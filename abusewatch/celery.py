@@ -16,6 +16,8 @@ app.autodiscover_tasks()
 @worker_init.connect
 def _check_model_before_serving(sender: Any = None, **_: Any) -> None:
     """An inference worker whose model files are missing or altered must not start."""
+    # Signal handlers import app code when they run: this module is loaded while Django's
+    # apps are still being set up (the Celery app is made before any model can be imported).
     from detection.inference import worker_start_check
 
     amqp = sender.app.amqp if sender is not None else app.amqp

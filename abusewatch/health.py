@@ -18,6 +18,7 @@ from django.db import connection
 from abusewatch import heartbeat
 from abusewatch.celery import app
 from alerts.live import redis_client
+from detection.inference import model_files_problem, served_model_dir
 from detection.reconcile import pending_summary
 
 
@@ -89,8 +90,6 @@ def check_pending() -> dict[str, Any]:
 def check_model() -> dict[str, Any]:
     """The model version the inference workers serve: every file there and unaltered. The
     reason names the file (relative to the project), which is what an operator must fix."""
-    from detection.inference import model_files_problem, served_model_dir
-
     problem = model_files_problem(served_model_dir())
     if problem is None:
         return {"ok": True}

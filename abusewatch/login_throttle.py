@@ -35,6 +35,11 @@ from django.conf import settings
 from django.core.cache import cache as _shared_cache
 from django.core.cache.backends.locmem import LocMemCache
 
+from access.policy import OPERATORS_GROUP
+from alerts.broadcast import broadcast
+from audit.models import AuditEvent
+from audit.services import audit_record
+
 logger = logging.getLogger(__name__)
 
 
@@ -144,11 +149,6 @@ def retry_minutes(username: str = "", ip_address: str | None = None) -> int:
 
 def _alert_operators(username: str, ip_address: str | None, *, failures: int, seconds: int) -> None:
     """Operators learn of each lock: someone is guessing a password."""
-    from access.policy import OPERATORS_GROUP
-    from alerts.broadcast import broadcast
-    from audit.models import AuditEvent
-    from audit.services import audit_record
-
     details = {
         # The name as typed is not stored (it may be a password typed in the wrong field):
         # its digest matches the account's digest when an operator checks a suspicion.

@@ -48,6 +48,8 @@ class Watch:
     def hung(
         self, children: dict[str, subprocess.Popen[bytes]], started: dict[str, float]
     ) -> list[str]:
+        # The supervisor starts before Django is configured (it launches the processes that
+        # run it); settings and the heartbeat reader are only usable once it has set it up.
         from django.conf import settings
 
         from abusewatch.heartbeat import beats_read

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
+from django.db import DatabaseError
 
 from alerts.live import redis_py_url
+from detection.models import ModelVersion
 
 if TYPE_CHECKING:
     from ml.input_spec import InputSpec
@@ -220,10 +222,6 @@ def model_files_problem(artifact_dir: str | Path) -> str | None:
 def served_model_dir() -> Path:
     """The artifact folder the inference workers serve: the active model version's, else the
     shipped default (which the first window registers)."""
-    from django.db import DatabaseError
-
-    from detection.models import ModelVersion
-
     try:
         version = ModelVersion.objects.filter(is_active=True).only("artifact_path").first()
     except DatabaseError:

@@ -23,6 +23,7 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from cameras.models import Camera, Site
 from detection.models import RetentionRun, Segment
+from detection.retention import media_usage_bytes
 
 # Bytes per day are averaged over this many recent days (or fewer, for a new camera).
 RATE_WINDOW_DAYS = 7
@@ -145,8 +146,6 @@ def _usage_bytes() -> int:
     latest = RetentionRun.objects.filter(dry_run=False).order_by("-started_at").first()
     if latest is not None:
         return int(latest.storage_bytes)
-    from detection.retention import media_usage_bytes
-
     return media_usage_bytes()
 
 
