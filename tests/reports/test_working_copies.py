@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 from django.test import Client
-from skimage import data
 
 from audit.models import AuditEvent
 from detection.models import Case, Segment
@@ -17,6 +14,7 @@ from detection.retention import segment_purge
 from reports.models import WorkingCopy
 from reports.redaction import WorkingCopyUnavailable, working_copies_for_case, working_copy_for
 from tests.conftest import World
+from tests.support.faces import face_clip_bytes, first_frame
 from tests.support.storage import footage_segment
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
@@ -28,29 +26,7 @@ BACKGROUND = (slice(380, 500), slice(0, 120))
 
 @pytest.fixture(scope="module")
 def face_clip() -> bytes:
-    """Eight frames of a real photograph with a face (shipped with scikit-image), as H.264."""
-    image = data.astronaut()
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as output:
-        stream = output.add_stream("libx264", rate=8)
-        stream.width, stream.height = image.shape[1], image.shape[0]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18"}
-        for index in range(8):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
-            frame.time_base = Fraction(1, 8)
-            for packet in stream.encode(frame):
-                output.mux(packet)
-        for packet in stream.encode(None):
-            output.mux(packet)
-    return buffer.getvalue()
-
-
-def first_frame(source: Path | bytes) -> np.ndarray:
-    handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
-    with av.open(handle, mode="r") as container:
-        return next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    return face_clip_bytes()
 
 
 def difference(a: np.ndarray, b: np.ndarray, region) -> float:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -16,7 +14,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from skimage import data
 
 from audit.models import AuditEvent
 from audit.services import audit_verify_chain
@@ -24,6 +21,7 @@ from detection.models import FootageHold, Segment
 from detection.retention import retention_run
 from reports.models import PoliceReport
 from tests.conftest import World
+from tests.support.faces import face_clip_bytes, first_frame
 from tests.support.footage import client_as
 from tests.support.storage import footage_segment
 from viewings import services
@@ -57,28 +55,7 @@ def test_deadline_turns_overdue_on_day_11_in_the_sites_calendar():
 
 
 def face_clip() -> bytes:
-    image = data.astronaut()
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as output:
-        stream = output.add_stream("libx264", rate=8)
-        stream.width, stream.height = image.shape[1], image.shape[0]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18"}
-        for index in range(8):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
-            frame.time_base = Fraction(1, 8)
-            for packet in stream.encode(frame):
-                output.mux(packet)
-        for packet in stream.encode(None):
-            output.mux(packet)
-    return buffer.getvalue()
-
-
-def first_frame(path: Path | bytes) -> np.ndarray:
-    handle = io.BytesIO(path) if isinstance(path, bytes) else str(path)
-    with av.open(handle, mode="r") as container:
-        return next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    return face_clip_bytes()
 
 
 def new_request(world: World, segment: Segment, **overrides) -> ViewingRequest:
