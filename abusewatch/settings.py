@@ -433,7 +433,13 @@ EDGE_CLIP_MIN_SECONDS = env_float("EDGE_CLIP_MIN_SECONDS", 0.5)
 EDGE_CLIP_MAX_SECONDS = env_float("EDGE_CLIP_MAX_SECONDS", 30.0)
 # Routes, not per-task `queue=` (deprecated in Celery 5, removed in 6): inference tasks go to
 # the model-holding workers, everything else to CELERY_TASK_DEFAULT_QUEUE.
-CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {"detection.*": {"queue": "inference"}}
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    # Blurred working copies take tens of seconds of CPU each: on their own queue, served by
+    # its own worker, so a police report or an alert on `default` never waits behind them
+    # (a violent case went unreported for minutes while transcodes filled `default`).
+    "reports.make_working_copies": {"queue": "media"},
+    "detection.*": {"queue": "inference"},
+}
 # Stage 2 of the cascade (pose) on its own queue, e.g. "pose", served by a separate inference
 # worker (a GPU host when one exists): the `inference` workers then load stage 1 alone and send
 # each window that passes the gate there. Empty: the inference worker runs both stages.

@@ -104,6 +104,23 @@ def process_commands(host: str, port: int) -> dict[str, list[str]]:
     commands = {
         "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "abusewatch.asgi:application"],
         "worker": [*celery, "worker", "-Q", "default", "-c", "1", "-n", "default@%h", "-l", "INFO"],
+        # Transcodes (blurred working copies) at low priority, apart from `default`, where
+        # police reports and alerts must never queue behind them.
+        "media": [
+            "nice",
+            "-n",
+            "10",
+            *celery,
+            "worker",
+            "-Q",
+            "media",
+            "-c",
+            "1",
+            "-n",
+            "media@%h",
+            "-l",
+            "INFO",
+        ],
         # One process owns the model (TensorFlow already uses every core for one batch); the
         # solo pool keeps it in that process instead of a forked child beside an idle parent.
         "inference": [

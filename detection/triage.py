@@ -186,6 +186,7 @@ def triage(
         peak_score=max(near.peak_score, window.score),
         case_band=case_band,
         report=must_report,
-        upgraded=must_report,
+        # A band change, not every violent window of a case whose report is still on its way.
+        upgraded=case_band == Band.VIOLENT and near.band != Band.VIOLENT,
         closings=closings,
     )

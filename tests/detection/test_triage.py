@@ -242,3 +242,10 @@ def test_ml_and_the_apps_share_one_band_vocabulary_and_one_cut_rule() -> None:
     cuts = Thresholds(low=0.3, high=0.8, decision=0.5)
     for score in (0.0, 0.29, 0.3, 0.5, 0.79, 0.8, 1.0):
         assert cuts.band(score) == band_for(score, low=0.3, high=0.8).value
+
+
+def test_a_violent_window_of_an_already_violent_case_is_no_new_upgrade():
+    # Until the report task has run, each violent window asks for it again (the task is
+    # idempotent), but the case was upgraded once: the audit trail says so once.
+    decision = decide(window(8, 0.95), case(0, 6, band=Band.VIOLENT, peak=0.9))
+    assert decision.report and not decision.upgraded
