@@ -425,11 +425,14 @@ def _open_cases(camera_id: int, *, window_start: dt.datetime) -> list[OpenCase]:
         Case.objects.select_for_update()
         .filter(camera_id=camera_id, status__in=MERGEABLE)
         .filter(Q(span_ended_at__isnull=True) | followable)
-        .values_list("pk", "started_at", "ended_at", "peak_score", "band", "span_ended_at")
+        .values_list(
+            "pk", "started_at", "ended_at", "peak_score", "band", "span_ended_at", "follows_id"
+        )
     )
     reported = set(
         Case.objects.filter(
-            pk__in=[row[0] for row in cases], police_report__isnull=False
+            pk__in=[row[0] for row in cases] + [row[6] for row in cases if row[6]],
+            police_report__isnull=False,
         ).values_list("pk", flat=True)
     )
     return [
@@ -441,8 +444,9 @@ def _open_cases(camera_id: int, *, window_start: dt.datetime) -> list[OpenCase]:
             band,
             reported=pk in reported,
             span_ended=span_ended_at is not None,
+            follows_reported=follows_id in reported,
         )
-        for pk, started, ended, peak, band, span_ended_at in cases
+        for pk, started, ended, peak, band, span_ended_at, follows_id in cases
     ]
 
 

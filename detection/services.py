@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from celery import signature
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,6 +14,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from audit.typing import Actor
 from detection.announce import broadcast_case
+from detection.bands import Band
 from detection.models import Case
 
 __all__ = [
@@ -104,6 +106,24 @@ def case_end_span(
         return False
     case = Case.objects.select_related("camera__site").get(pk=case_id)
     audit_record(actor=None, action="case.span_end", target=case, details={"reason": reason})
-    if announce:
+    if _is_unreported_violent_follow_up(case):
+        # Triage held this report back while the activity went on (OpenCase.follows_reported):
+        # the span is complete now, so the police get it, linked to the report before it.
+        transaction.on_commit(
+            lambda: signature(
+                REPORT_CASE_TASK,
+                kwargs={"case_id": case_id, "reason": "violent", "announce": "case.alert"},
+            ).apply_async()
+        )
+    elif announce:
         broadcast_case(case, event="case.status")
     return True
+
+
+def _is_unreported_violent_follow_up(case: Case) -> bool:
+    return (
+        case.band == Band.VIOLENT
+        and case.follows_id is not None
+        and not Case.objects.filter(pk=case.pk, police_report__isnull=False).exists()
+        and Case.objects.filter(pk=case.follows_id, police_report__isnull=False).exists()
+    )

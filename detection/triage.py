@@ -61,6 +61,11 @@ class OpenCase:
     # Its span already ended (reported or at its maximum length): never extended again, but
     # new activity next to it opens a follow-up linked to it.
     span_ended: bool = False
+    # A follow-up of a case already reported: the police hold the incident, and this case
+    # carries what went on after it. It is reported once, when its own span ends (quiet or at
+    # its maximum length), not at its first violent window: during continuous violence that
+    # would send the police a new report every few seconds.
+    follows_reported: bool = False
 
 
 class CloseReason(enum.StrEnum):
@@ -169,14 +174,16 @@ def triage(
             ended_at=window.ended_at,
             peak_score=window.score,
             case_band=band,
-            report=band == Band.VIOLENT,
+            # Activity after a reported incident is reported when its span ends (see
+            # OpenCase.follows_reported); anything else violent, at once.
+            report=band == Band.VIOLENT and not (near is not None and near.reported),
             # Activity continuing a reported or over-long case is linked to it; after a quiet
             # period it is a new incident.
             follows_id=near.id if near is not None else None,
             closings=closings,
         )
     case_band = Band.VIOLENT if band == Band.VIOLENT else near.band
-    must_report = case_band == Band.VIOLENT and not near.reported
+    must_report = case_band == Band.VIOLENT and not near.reported and not near.follows_reported
     return Decision(
         band=band,
         action=Action.EXTEND,

@@ -191,16 +191,21 @@ def test_a_reported_case_is_frozen_and_activity_after_it_opens_a_linked_follow_u
     assert (reported.started_at, reported.ended_at) == (first.started_at, first.ended_at)
     follow_up = Case.objects.get(follows=reported)
     assert follow_up.started_at == second.started_at
-    assert follow_up.status == Case.Status.REPORTED  # its own report: a second alert
-    assert PoliceReport.objects.filter(case__in=[reported, follow_up]).count() == 2
+    # Reported when its span ends, not at each violent window after the first report.
+    assert follow_up.status != Case.Status.REPORTED
+    assert PoliceReport.objects.filter(case__in=[reported, follow_up]).count() == 1
 
-    # A quiet period later, any window of the camera (here a safe one) ends the follow-up.
+    # A quiet period later, any window of the camera (here a safe one) ends the follow-up,
+    # and the police get it as its own report, linked to the first.
     Camera.objects.filter(pk=a.pk).update(low_threshold=0.9998, high_threshold=0.9999)
     with transaction.atomic():
         quiet = make_segment(a, base + dt.timedelta(seconds=60))
-    segments_analyse(segment_ids=[quiet.pk])
+    with commit_and_react():
+        segments_analyse(segment_ids=[quiet.pk])
     follow_up.refresh_from_db()
-    assert follow_up.span_end_reason == Case.SpanEnd.REPORTED  # already frozen when reported
+    assert follow_up.span_end_reason == Case.SpanEnd.QUIET
+    assert follow_up.status == Case.Status.REPORTED
+    assert PoliceReport.objects.filter(case__in=[reported, follow_up]).count() == 2
 
 
 @pytest.mark.django_db(transaction=True)

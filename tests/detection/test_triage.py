@@ -204,7 +204,9 @@ def test_a_reported_case_is_frozen_and_new_activity_opens_a_linked_follow_up():
     decision = decide_max(window(12, 0.9), reported)
     assert decision.action == Action.OPEN
     assert decision.follows_id == 7
-    assert decision.report  # the follow-up is violent itself: a second alert goes out
+    # The police hold the incident: what goes on after it is reported when the follow-up's
+    # span ends, not at each violent window (a report every few seconds otherwise).
+    assert not decision.report
     assert [c.reason for c in decision.closings] == [CloseReason.REPORTED]
     uncertain_after = decide_max(window(12, 0.5), reported)
     assert uncertain_after.action == Action.OPEN
@@ -249,3 +251,22 @@ def test_a_violent_window_of_an_already_violent_case_is_no_new_upgrade():
     # idempotent), but the case was upgraded once: the audit trail says so once.
     decision = decide(window(8, 0.95), case(0, 6, band=Band.VIOLENT, peak=0.9))
     assert decision.report and not decision.upgraded
+
+
+def test_a_follow_up_of_a_reported_case_is_not_reported_while_it_grows():
+    follow_up = OpenCase(
+        8, T0, T0 + dt.timedelta(seconds=6), 0.95, "violent", reported=False, follows_reported=True
+    )
+    decision = decide(window(8, 0.97), follow_up)
+    assert decision.action == Action.EXTEND and decision.case_band == Band.VIOLENT
+    assert not decision.report
+
+
+def test_a_violent_follow_up_of_an_unreported_over_long_case_is_reported_at_once():
+    # An uncertain case that reached its maximum length was never reported: violence after it
+    # is a new incident for the police.
+    over_long = OpenCase(
+        7, T0, T0 + dt.timedelta(seconds=10), 0.6, "uncertain", reported=False, span_ended=True
+    )
+    decision = decide(window(11, 0.95), over_long)
+    assert decision.action == Action.OPEN and decision.follows_id == 7 and decision.report
