@@ -34,14 +34,23 @@ RECENT_MAX_SEGMENTS = 150
 WALL_REFRESH_SECONDS = 30
 
 
-def _latest_segment(camera_id: int) -> Segment | None:
-    return (
+# A corrupt or vanished latest window must not blank a tile: the still falls back to the
+# window before it, at most this many back.
+SNAPSHOT_TRIES = 3
+
+
+def _latest_segments(camera_id: int, count: int = 1) -> list[Segment]:
+    return list(
         Segment.objects.filter(camera_id=camera_id)
         .exclude(status=Segment.Status.PURGED)
         .exclude(preview="", original="")
-        .order_by("-started_at")
-        .first()
+        .order_by("-started_at")[:count]
     )
+
+
+def _latest_segment(camera_id: int) -> Segment | None:
+    latest = _latest_segments(camera_id)
+    return latest[0] if latest else None
 
 
 @require_GET
@@ -85,14 +94,19 @@ def camera_snapshot(request: HttpRequest, pk: int) -> FileResponse:
         details={"camera": pk},
         message="No such camera.",
     )
-    latest = _latest_segment(camera.pk)
-    if latest is None:
+    candidates = _latest_segments(camera.pk, SNAPSHOT_TRIES)
+    if not candidates:
         raise Http404("This camera has no stored footage yet.")
     blur = not may_view_unblurred(request.user)
-    try:
-        name = snapshot_for(latest, blur=blur)
-    except SnapshotUnavailable as exc:
-        raise Http404(str(exc)) from None
+    problem = ""
+    for latest in candidates:
+        try:
+            name = snapshot_for(latest, blur=blur)
+            break
+        except SnapshotUnavailable as exc:
+            problem = str(exc)
+    else:
+        raise Http404(problem)
     response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
     # The picture changes with each new window: the browser asks again on every refresh.
     response["Cache-Control"] = "private, no-cache"

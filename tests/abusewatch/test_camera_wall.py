@@ -91,6 +91,13 @@ def test_a_camera_without_footage_or_with_corrupt_footage_answers_404(world: Wor
     assert "Playroom A" in page
 
 
+def test_a_corrupt_latest_window_falls_back_to_the_one_before(world: World, face_clip) -> None:
+    good = footage_segment(world.camera_a, hours_old=0.02, original=face_clip)
+    footage_segment(world.camera_a, hours_old=0.01, original=b"truncated \x00\x00")
+    response = client_for(world.alice).get(reverse("camera-snapshot", args=[world.camera_a.pk]))
+    assert response.status_code == 200 and response["X-Segment"] == str(good.pk)
+
+
 def test_the_other_side_gets_404_and_the_refusal_is_audited(world: World, face_clip) -> None:
     footage_segment(world.camera_a, hours_old=0.01, original=face_clip)
     for user in (world.bob, world.lee, world.erin, world.charlie):
