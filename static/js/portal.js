@@ -73,7 +73,7 @@
       // A switched-off camera keeps its "switched off" badge: it is not offline (issue #15).
       if (!row.hasAttribute("data-disabled")) setBadge(row, cam.status, "camera");
       var detail = row.querySelector('[data-field="detail"]');
-      if (detail) detail.textContent = cam.status_detail || "";
+      if (detail) detail.textContent = label("detail", cam.status_detail || "");
       var fps = row.querySelector('[data-field="fps"]');
       if (fps && cam.measured_fps != null) fps.textContent = Number(cam.measured_fps).toFixed(1);
       var last = row.querySelector('[data-field="last-frame"]');
