@@ -1,5 +1,5 @@
 // The camera wall: each still is fetched again at a low rate, and at once (at most every
-// 10 s) when the socket says its camera's status changed. The last-minutes player plays the
+// 10 s a camera) when the socket reports the camera's status or a newly scored window. The last-minutes player plays the
 // camera's recent windows in turn. No inline handlers (CSP).
 (function () {
   var wall = document.getElementById("camera-wall");
@@ -17,8 +17,11 @@
     setInterval(function () { wall.querySelectorAll("img.snapshot").forEach(refresh); }, every);
     document.addEventListener("abusewatch:message", function (event) {
       var message = event.detail || {};
-      if (message.type !== "camera.status" || !message.camera) return;
-      var img = wall.querySelector('[data-camera="' + message.camera.id + '"] img.snapshot');
+      var camera = null;
+      if (message.type === "camera.status" && message.camera) camera = message.camera.id;
+      else if (message.type === "detection.scored" && message.detection) camera = message.detection.camera;
+      if (camera == null) return;
+      var img = wall.querySelector('[data-camera="' + camera + '"] img.snapshot');
       if (img) refresh(img);
     });
   }

@@ -145,6 +145,16 @@ def test_the_admin_sees_the_camera_wall_and_plays_the_last_minutes(
     image = tile.locator("img.snapshot")
     until(lambda: image.evaluate("i => i.complete && i.naturalWidth") > 0, seconds=60)
     assert page.locator(f'.camera-tile[data-camera="{w.camera_b.pk}"]').count() == 0
+    # A newly scored window of the camera fetches its still again (the socket's message).
+    first_src = image.get_attribute("src") or ""
+    send_live(page, {"type": "detection.scored", "detection": {"camera": w.camera_a.pk}})
+    until(lambda: (image.get_attribute("src") or "") != first_src, seconds=10)
+    assert "?t=" in (image.get_attribute("src") or "")
+    until(lambda: image.evaluate("i => i.complete && i.naturalWidth") > 0, seconds=60)
+    # Another camera's message changes nothing here.
+    refreshed = image.get_attribute("src")
+    send_live(page, {"type": "detection.scored", "detection": {"camera": w.camera_b.pk}})
+    assert image.get_attribute("src") == refreshed
     snap(page, f"admin-camera-wall-{lang}")
     tile.locator("a.button").click()
     until(lambda: page.eval_on_selector("#recent-player", "v => v.readyState") >= 1, seconds=120)
