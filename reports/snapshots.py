@@ -14,7 +14,7 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from detection.models import Segment
+from detection.models import Segment, segment_snapshot_name
 from reports.redaction import FaceDetector, pixelate
 
 SNAPSHOT_WIDTH = 640
@@ -26,8 +26,7 @@ class SnapshotUnavailable(Exception):
 
 
 def snapshot_name(segment: Segment, *, blur: bool) -> str:
-    kind = "blurred" if blur else "original"
-    return f"snapshots/camera-{segment.camera_id}/segment-{segment.pk}-{kind}.jpg"
+    return segment_snapshot_name(segment, blur=blur)
 
 
 def _first_frame(segment: Segment) -> np.ndarray[Any, Any]:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from audit.models import AuditEvent
 from detection.models import Segment
+from detection.retention import segment_purge
 from tests.abusewatch.test_camera_wall_support import face_clip_bytes
 from tests.conftest import World
 from tests.support.storage import footage_segment
@@ -135,3 +136,20 @@ def test_last_minutes_plays_the_recent_windows_in_order(world: World, face_clip)
 def test_last_minutes_without_footage_says_so(world: World) -> None:
     response = client_for(world.alice).get(reverse("camera-recent", args=[world.camera_a.pk]))
     assert response.status_code == 200 and 'id="no-recent"' in response.content.decode()
+
+
+def test_erasing_a_window_by_retention_erases_its_stills(
+    world: World, face_clip, media_root
+) -> None:
+    segment = footage_segment(world.camera_a, hours_old=0.01, original=face_clip)
+    assert client_for(world.alice).get(reverse("camera-snapshot", args=[world.camera_a.pk]))
+    assert client_for(world.olga).get(reverse("camera-snapshot", args=[world.camera_a.pk]))
+    folder = media_root / "snapshots" / f"camera-{world.camera_a.pk}"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"segment-{segment.pk}-blurred.jpg",
+        f"segment-{segment.pk}-original.jpg",
+    ]
+    assert segment_purge(segment_id=segment.pk, reason="test") is not None
+    assert list(folder.iterdir()) == []
+    still = client_for(world.alice).get(reverse("camera-snapshot", args=[world.camera_a.pk]))
+    assert still.status_code == 404
