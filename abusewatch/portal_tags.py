@@ -8,6 +8,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import pgettext
 
 from cameras.models import Camera
+from cameras.status_details import FIXED_DETAILS, detail_display
 from detection.models import Band, Case
 from portal.sitetime import site_time
 from reports.models import PoliceReport
@@ -25,8 +26,15 @@ def status_labels() -> SafeString:
         "band": {value: str(label) for value, label in Band.choices},
         "reason": {value: str(label) for value, label in PoliceReport.Reason.choices},
         "action": {"open": pgettext("action", "Open")},
+        "detail": {detail: detail_display(detail) for detail in FIXED_DETAILS},
     }
     return json_script(labels, "status-labels")
+
+
+@register.filter
+def camera_detail(value: object) -> str:
+    """A camera's health detail in the reader's language where it is a fixed one."""
+    return detail_display(str(value or ""))
 
 
 @register.filter

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from abusewatch import views
+from abusewatch import camera_wall, views
 from abusewatch.auth_views import LoginView
 from reports import views as report_views
 
@@ -18,6 +18,13 @@ urlpatterns = [
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("sites/<int:pk>/cameras/", camera_wall.camera_wall, name="camera-wall"),
+    path(
+        "sites/cameras/<int:pk>/snapshot.jpg",
+        camera_wall.camera_snapshot,
+        name="camera-snapshot",
+    ),
+    path("sites/cameras/<int:pk>/recent/", camera_wall.camera_recent, name="camera-recent"),
     path("sites/", include("detection.site_urls")),
     path("reviews/", include("reviews.urls")),
     path("reports/", include("reports.urls")),

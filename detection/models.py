@@ -47,6 +47,13 @@ def segment_upload_path(segment: Segment, filename: str) -> str:
     return f"segments/{segment.camera_id}/{started:%Y/%m/%d}/{filename}"
 
 
+def segment_snapshot_name(segment: Segment, *, blur: bool) -> str:
+    """Where the camera wall keeps the window's still (reports.snapshots makes it); named here
+    so that erasing the window's footage erases its stills too (detection.retention)."""
+    kind = "blurred" if blur else "original"
+    return f"snapshots/camera-{segment.camera_id}/segment-{segment.pk}-{kind}.jpg"
+
+
 class Segment(models.Model):
     """One analysis window of one camera, with its footage."""
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.files import FieldFile
@@ -34,7 +35,7 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from cameras.jurisdictions import jurisdiction_of
 from cameras.models import Site
-from detection.models import Case, FootageHold, RetentionRun, Segment
+from detection.models import Case, FootageHold, RetentionRun, Segment, segment_snapshot_name
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,9 @@ def segment_purge(*, segment_id: int, reason: str, now: dt.datetime | None = Non
         for file in [segment.original, segment.preview, *(copy.file for copy in copies)]:
             if file.name:
                 file.storage.delete(file.name)
+        # The camera wall's stills of the window are footage too.
+        for blur in (True, False):
+            default_storage.delete(segment_snapshot_name(segment, blur=blur))
         for copy in copies:
             copy.delete()
         segment.original = ""

@@ -7,12 +7,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+# Below this many pairs of verdicts a kappa swings by the whole scale with one more case
+# (one pair gives 0 or undefined, never anything in between): the page says so beside it.
+KAPPA_MIN_PAIRS = 20
+
 
 @dataclass(frozen=True)
 class Agreement:
     pairs: int
     observed: float | None
     kappa: float | None
+
+    @property
+    def too_few_pairs(self) -> bool:
+        return self.pairs < KAPPA_MIN_PAIRS
+
+    @property
+    def min_pairs(self) -> int:
+        return KAPPA_MIN_PAIRS
 
 
 def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:

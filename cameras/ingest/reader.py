@@ -22,6 +22,7 @@ import numpy as np
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
 from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
 from cameras.sources import Source, SourceError, parse_source_uri
+from cameras.status_details import INGESTION_STOPPED, RECEIVING_VIDEO
 from ml.frames import FrameSampler
 from ml.preprocess import InputSpec, resize_frame
 
@@ -167,7 +168,7 @@ class CameraReader(threading.Thread):
             if not delivered:
                 backoff = min(backoff * 2, self.backoff_max)
         if self._status != "error":
-            self._report("offline", "Ingestion stopped for this camera.")
+            self._report("offline", INGESTION_STOPPED)
         if self.on_exit is not None:
             self.on_exit()
 
@@ -336,7 +337,7 @@ class CameraReader(threading.Thread):
         elapsed = now - self._last_report
         if self._status != "online" or elapsed >= self.status_interval:
             fps = self._frames_since_report / elapsed if elapsed > 0 and self._status else None
-            self._report("online", "Receiving video.", measured_fps=fps)
+            self._report("online", RECEIVING_VIDEO, measured_fps=fps)
 
     def _report(self, status: str, detail: str, *, measured_fps: float | None = None) -> None:
         self._status = status

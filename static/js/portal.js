@@ -53,7 +53,15 @@
       var row = document.createElement("tr");
       row.setAttribute("data-case", c.id);
       row.className = "new flash";
-      row.appendChild(text("td", String(c.id)));
+      // The number links to the case page, as in rendered rows.
+      var base = cases.closest("table").getAttribute("data-case-base");
+      var idCell = document.createElement("td");
+      if (base) {
+        var caseLink = text("a", String(c.id));
+        caseLink.href = base.replace(/0\/$/, c.id + "/");
+        idCell.appendChild(caseLink);
+      } else idCell.textContent = String(c.id);
+      row.appendChild(idCell);
       row.appendChild(text("td", c.camera_name));
       row.appendChild(text("td", c.started_at_display || c.started_at));
       var band = text("span", label("band", c.band));
@@ -73,7 +81,7 @@
       // A switched-off camera keeps its "switched off" badge: it is not offline (issue #15).
       if (!row.hasAttribute("data-disabled")) setBadge(row, cam.status, "camera");
       var detail = row.querySelector('[data-field="detail"]');
-      if (detail) detail.textContent = cam.status_detail || "";
+      if (detail) detail.textContent = label("detail", cam.status_detail || "");
       var fps = row.querySelector('[data-field="fps"]');
       if (fps && cam.measured_fps != null) fps.textContent = Number(cam.measured_fps).toFixed(1);
       var last = row.querySelector('[data-field="last-frame"]');

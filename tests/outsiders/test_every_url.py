@@ -69,6 +69,8 @@ RULES: list[tuple[str, Rule]] = [
     (r"^sites/<int:pk>/$", Rule("object", params=OTHER_SITE)),
     (r"^sites/<int:site_pk>/cameras/new/$", Rule("object", params=OTHER_SITE)),
     (r"^sites/cameras/<int:pk>/(edit/)?$", Rule("object", params=OTHER_CAMERA)),
+    (r"^sites/<int:pk>/cameras/$", Rule("object", params=OTHER_SITE)),
+    (r"^sites/cameras/<int:pk>/(snapshot\.jpg|recent/)$", Rule("object", params=OTHER_CAMERA)),
     (r"^reviews/$", Rule("list")),
     (r"^reviews/agreement/$", Rule("list")),
     (r"^reviews/cases/<int:pk>/$", Rule("object", params=OTHER_CASE)),

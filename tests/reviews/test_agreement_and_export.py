@@ -55,8 +55,26 @@ def test_agreement_page_for_operators_only(footage: World) -> None:
     assert agreement.kappa == pytest.approx(0.0)
     page = client_as(w.olga).get(reverse("review-agreement"))
     assert page.status_code == 200 and 'id="pairs">2<' in page.text
+    # Two pairs: the kappa is shown with a caveat (issue #15: it read as settled).
+    assert 'id="kappa-caveat"' in page.text and "only 2 pairs" in page.text
+    korean = client_as(w.olga).get(reverse("review-agreement"), HTTP_ACCEPT_LANGUAGE="ko")
+    assert "2쌍" in korean.text
     for user in (w.erin, w.alice, w.lee, w.charlie):
         assert client_as(user).get(reverse("review-agreement")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_kappa_caveat_for_one_pair_and_none_once_there_are_enough(footage: World) -> None:
+    w = footage
+    _decide(w.uncertain_case_a, w.erin, "abuse")
+    page = client_as(w.olga).get(reverse("review-agreement"))
+    assert 'id="kappa-caveat"' not in page.text  # no pair yet: nothing to caveat, kappa "—"
+    _decide(w.uncertain_case_a, w.sam, "abuse")
+    page = client_as(w.olga).get(reverse("review-agreement"))
+    assert "a single pair" in page.text
+    many = agreement_of([["abuse", "not_abuse"], ["abuse", "abuse"]] * 10)
+    assert many.pairs == 20 and not many.too_few_pairs
+    assert agreement_of([["abuse", "abuse"]] * 19).too_few_pairs
 
 
 @pytest.mark.django_db

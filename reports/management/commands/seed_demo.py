@@ -18,7 +18,9 @@ from detection.models import ModelVersion
 from reviews.models import ExpertProfile
 
 DEMO_PASSWORD = "abusewatch-demo"  # noqa: S105 - printed on purpose; refused when DEBUG is off
-DEMO_CLIPS = settings.BASE_DIR / "tests" / "fixtures" / "surveillance-fight"
+# Ordered violent / calm / uncertain / calm (tests/fixtures/demo-playlist/README.md): every
+# journey can be walked within five minutes of `make run` (issue #15).
+DEMO_CLIPS = settings.BASE_DIR / "tests" / "fixtures" / "demo-playlist"
 
 STATIONS = [
     {

@@ -1,0 +1,20 @@
+"""The fixed health details a camera reader reports, stored in English, shown translated.
+
+A reader thread has no request and so no reader's language: it stores these exact English
+strings in `Camera.status_detail`, and the pages (and the live rows, through the
+status-labels map) show them in the reader's language. Details carrying an error message
+stay as the error gave them.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext, gettext_noop
+
+RECEIVING_VIDEO = gettext_noop("Receiving video.")
+INGESTION_STOPPED = gettext_noop("Ingestion stopped for this camera.")
+FIXED_DETAILS = (RECEIVING_VIDEO, INGESTION_STOPPED)
+
+
+def detail_display(detail: str) -> str:
+    """`detail` in the active language when it is one of the fixed ones, else as stored."""
+    return gettext(detail) if detail in FIXED_DETAILS else detail
