@@ -34,6 +34,7 @@ from tests.abusewatch.test_browser_journeys import (
     journey_world as journey_world,
 )
 from tests.conftest import World
+from tests.support.browser import until
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -126,14 +127,14 @@ def test_police_open_the_report_play_it_download_the_package_and_verify_it(
     case_working_copies_make(w.report_a.case)
     page = open_as(browser, live_server, w.lee)
     page.goto(f"{live_server.url}/reports/{w.report_a.pk}/")
-    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=120_000)
+    until(lambda: page.evaluate("document.getElementById('player').readyState >= 1"), seconds=120)
     assert "/working-copy.mp4" in page.eval_on_selector("#player", "v => v.currentSrc")
     assert page.locator("#timeline").is_visible()
     fingerprint = page.locator("#fingerprint")
     box = fingerprint.bounding_box()
     assert box is not None and box["x"] + box["width"] <= 1280  # wrapped, not overflowing
     page.evaluate("document.getElementById('player').play()")
-    page.wait_for_function("document.getElementById('player').currentTime > 0", timeout=30_000)
+    until(lambda: page.evaluate("document.getElementById('player').currentTime > 0"), seconds=30)
     snap(page, "police-report-player-en")
     page.set_default_timeout(60_000)
     page.locator("#build-package").click()

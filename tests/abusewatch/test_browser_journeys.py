@@ -21,6 +21,7 @@ from cameras.models import Camera
 from detection.models import Case
 from reports.models import PoliceReport
 from tests.conftest import World
+from tests.support.browser import until
 from tests.support.footage import attach_footage, shift_case
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -139,7 +140,7 @@ def test_expert_claims_labels_and_escalates(
     case.refresh_from_db()
     assert case.claimed_by == w.erin and case.status == Case.Status.UNDER_REVIEW
     # The clip plays from the segment's blurred working copy (issue #15), made on first need.
-    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=90_000)
+    until(lambda: page.evaluate("document.getElementById('player').readyState >= 1"), seconds=90)
     assert "/working-copy.mp4" in page.eval_on_selector("#player", "v => v.currentSrc")
     assert "/original.mp4" in page.get_attribute("#original-link", "href")
     # Keyboard: next window, verdict "abuse" (1), escalate (E), mark the span.

@@ -10,8 +10,6 @@ settings.TEST_OUTPUT_DIR/screenshots (test output, not in git).
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,6 +36,7 @@ from tests.abusewatch.test_browser_journeys import (
 )
 from tests.abusewatch.test_camera_wall_support import face_clip_bytes
 from tests.conftest import World
+from tests.support.browser import until
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -62,14 +61,6 @@ def score_windows(camera, version, start: dt.datetime, scores: list[float]) -> l
         )
         segments.append(segment)
     return segments
-
-
-def until(ready: Callable[[], bool], *, seconds: float) -> None:
-    """Poll from Python: the page's CSP forbids the eval that wait_for_function uses."""
-    deadline = time.monotonic() + seconds
-    while not ready():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def live_case(page, case_id: int) -> None:
