@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from abusewatch.heartbeat import heartbeat_key
 from tests.faults.conftest import fault_env, wait_until
 from tests.support.live import Process, free_port
 
@@ -70,7 +71,8 @@ def test_supervisor_restarts_a_killed_redis_and_a_hung_worker(model_dir, var_dir
 
         def beating(name: str) -> bool:
             try:
-                keys = client.hkeys("abusewatch:worker-heartbeats")
+                # The children inherit this run's PIPELINE_REDIS_PREFIX (settings_test).
+                keys = client.hkeys(heartbeat_key())
                 return any(name in (k.decode() if isinstance(k, bytes) else k) for k in keys)
             except redis.RedisError:
                 return False
