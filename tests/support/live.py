@@ -180,6 +180,11 @@ def purge_queues() -> Iterator[None]:
     app.control.purge()
     client = inference.redis_client()
     client.delete(inference.pending_key())
+    # `purge()` empties only the queues this process declared (`default`); the others are
+    # lists in the broker's Redis, kombu's priority levels beside them. A message left there
+    # by an earlier test reads as a backlog (the reconciler then never gives a window up).
+    for queue in ("default", "inference", "media", "pose"):
+        client.delete(queue, *[f"{queue}\x06\x16{level}" for level in range(10)])
     yield
 
 
