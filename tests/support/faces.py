@@ -11,19 +11,20 @@ import numpy as np
 from skimage import data
 
 
-def face_clip_bytes() -> bytes:
-    """Eight frames of a real photograph with a face (shipped with scikit-image), as H.264."""
+def face_clip_bytes(frames: int = 8) -> bytes:
+    """`frames` frames at that rate (one second) of a real photograph with a face (shipped
+    with scikit-image), as H.264 MP4."""
     image = data.astronaut()
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as output:
-        stream = output.add_stream("libx264", rate=8)
+        stream = output.add_stream("libx264", rate=frames)
         stream.width, stream.height = image.shape[1], image.shape[0]
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18"}
-        for index in range(8):
+        for index in range(frames):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = index
-            frame.time_base = Fraction(1, 8)
+            frame.time_base = Fraction(1, frames)
             for packet in stream.encode(frame):
                 output.mux(packet)
         for packet in stream.encode(None):
