@@ -450,3 +450,12 @@ if INFERENCE_POSE_QUEUE:
         "detection.score_stage2": {"queue": INFERENCE_POSE_QUEUE},
         **CELERY_TASK_ROUTES,
     }
+
+# --- Processes (helper "bench", issue #14): ingest shards ---------------------------------------
+# How many `run_ingest --shard I/N` processes the supervisor (`bin/run`) starts. 0 = one per
+# core (abusewatch.supervisor.ingest_shard_count): each process has its own GIL, and the
+# per-frame Python work of 32+ readers saturated one process's GIL (1.42 cores of ingestion
+# at 32 cameras, footage lost); more processes than cores only add memory.
+INGEST_SHARDS = env_int("INGEST_SHARDS", 0)
+if INGEST_SHARDS < 0:
+    raise ImproperlyConfigured("INGEST_SHARDS must be 0 (one per core) or a positive count")

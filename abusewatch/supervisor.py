@@ -9,6 +9,15 @@ socket, so the others reconnect by themselves; the windows whose queue messages 
 queued again by the reconciler). A Redis that is alive but does not answer a PING for
 REDIS_PING_FAILURES checks in a row, and a worker whose heartbeat (abusewatch.heartbeat) is
 older than WORKER_HEARTBEAT_STALE_SECONDS, are hung: they are killed and started again.
+
+Ingestion runs as INGEST_SHARDS processes (`ingest-0` ... `ingest-N-1`, each camera read by
+exactly one: cameras.ingest.manager), each beating like a worker (abusewatch.ingest_shard).
+
+Priorities, for when the cores are short: ingestion is real time (a read that comes late loses
+footage for good) and stage 1 decides what is alerted, so both keep the default niceness 0,
+which an unprivileged supervisor cannot go below anyway. What can wait is niced: stage 2 (pose,
+the most expensive per window, on INFERENCE_POSE_QUEUE when set) and, lower still, the blurred
+working copies of the media worker.
 """
 
 from __future__ import annotations
@@ -98,51 +107,84 @@ def wait_for_redis(url: str, timeout: float = 15.0) -> None:
             time.sleep(0.1)
 
 
-def process_commands(host: str, port: int) -> dict[str, list[str]]:
+# Niceness of the work that can wait (CFS weights: niceness 5 gets about a third of the CPU
+# a niceness-0 process gets when both want it, niceness 10 about a tenth). Pose above the
+# working copies: its result can still raise an alert, a working copy only serves a report later.
+POSE_NICENESS = 5
+MEDIA_NICENESS = 10
+# Shards when INGEST_SHARDS is 0: one per core, at most this many. Each shard costs its own
+# Django + PyAV interpreter in memory even when idle, and at a few % of a core per camera
+# eight GILs carry some hundreds of cameras, more than one host's inference keeps up with;
+# bigger sites run `run_ingest --shard I/N` on hosts of their own.
+INGEST_SHARDS_AUTO_MAX = 8
+
+
+def ingest_shard_count(configured: int, cpus: int | None) -> int:
+    """INGEST_SHARDS if set (> 0), else one per core (`os.cpu_count()`, None when unknown)."""
+    if configured > 0:
+        return configured
+    return max(1, min(cpus or 1, INGEST_SHARDS_AUTO_MAX))
+
+
+def niced(niceness: int, command: list[str]) -> list[str]:
+    # `nice` execs the command: the pid the supervisor watches (and heartbeats name) is the
+    # worker's own.
+    return ["nice", "-n", str(niceness), *command]
+
+
+def process_commands(
+    host: str, port: int, *, ingest_shards: int = 1, pose_queue: str = ""
+) -> dict[str, list[str]]:
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "abusewatch"]
+    # One process owns the model (TensorFlow already uses every core for one batch); the
+    # solo pool keeps it in that process instead of a forked child beside an idle parent.
+    model_worker = ["-P", "solo", "-l", "INFO", "--without-gossip", "--without-mingle"]
     commands = {
         "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "abusewatch.asgi:application"],
         "worker": [*celery, "worker", "-Q", "default", "-c", "1", "-n", "default@%h", "-l", "INFO"],
-        # Transcodes (blurred working copies) at low priority, apart from `default`, where
-        # police reports and alerts must never queue behind them.
-        "media": [
-            "nice",
-            "-n",
-            "10",
-            *celery,
-            "worker",
-            "-Q",
-            "media",
-            "-c",
-            "1",
-            "-n",
-            "media@%h",
-            "-l",
-            "INFO",
-        ],
-        # One process owns the model (TensorFlow already uses every core for one batch); the
-        # solo pool keeps it in that process instead of a forked child beside an idle parent.
-        "inference": [
-            *celery,
-            "worker",
-            "-Q",
-            "inference",
-            "-P",
-            "solo",
-            "-n",
-            "inference@%h",
-            "-l",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        # Transcodes (blurred working copies) apart from `default`, where police reports and
+        # alerts must never queue behind them.
+        "media": niced(
+            MEDIA_NICENESS,
+            [*celery, "worker", "-Q", "media", "-c", "1", "-n", "media@%h", "-l", "INFO"],
+        ),
+        "inference": [*celery, "worker", "-Q", "inference", "-n", "inference@%h", *model_worker],
     }
+    if pose_queue:
+        # Stage 2 in a process of its own: the stage-1 worker then never waits behind a pose
+        # batch, and under load the kernel gives the pose worker what is left.
+        commands["pose"] = niced(
+            POSE_NICENESS,
+            [*celery, "worker", "-Q", pose_queue, "-n", "pose@%h", *model_worker],
+        )
     if (BASE_DIR / "detection" / "management" / "commands" / "run_ingest.py").exists():
-        commands["ingest"] = [python, "manage.py", "run_ingest"]
+        for index in range(ingest_shards):
+            commands[f"ingest-{index}"] = [
+                python,
+                "-m",
+                "abusewatch.ingest_shard",
+                "--shard",
+                f"{index}/{ingest_shards}",
+            ]
     # Periodic tasks (retention); schedule file under var/ (CELERY_BEAT_SCHEDULE_FILENAME).
     commands["beat"] = [*celery, "beat", "-l", "INFO"]
     return commands
+
+
+def forget_retired_shards(redis_url: str, count: int) -> None:
+    import redis
+
+    from abusewatch import ingest_shard
+
+    try:
+        client = redis.Redis.from_url(redis_py_url(redis_url), socket_connect_timeout=2.0)
+        retired = ingest_shard.forget_retired_shards(client, count=count)
+    except redis.RedisError as error:
+        _log(f"old ingest shard heartbeats not cleared ({type(error).__name__})")
+        return
+    if retired:
+        _log(f"forgot the heartbeats of retired ingest shards: {', '.join(retired)}")
 
 
 def main() -> None:
@@ -158,10 +200,21 @@ def main() -> None:
         var_dir = Path(env.get("ABUSEWATCH_VAR_DIR", BASE_DIR / "var"))
         commands["redis"], env["REDIS_URL"] = redis_server_command(var_dir / "redis")
         _log(f"embedded Redis at {env['REDIS_URL']}")
-    commands.update(process_commands(args.host, args.port))
     # The watch reads heartbeats through the settings, which must see the children's Redis.
     os.environ["REDIS_URL"] = env["REDIS_URL"]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "abusewatch.settings")
+    from django.conf import settings
+
+    shards = ingest_shard_count(settings.INGEST_SHARDS, os.cpu_count())
+    commands.update(
+        process_commands(
+            args.host, args.port, ingest_shards=shards, pose_queue=settings.INFERENCE_POSE_QUEUE
+        )
+    )
+    _log(
+        f"{shards} ingest shard(s) (INGEST_SHARDS={settings.INGEST_SHARDS}, "
+        f"{os.cpu_count()} cores); pose worker: {settings.INFERENCE_POSE_QUEUE or 'none'}"
+    )
     children: dict[str, subprocess.Popen[bytes]] = {}
     started: dict[str, float] = {}
 
@@ -182,6 +235,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     for name in commands:
         start(name)
+    forget_retired_shards(env["REDIS_URL"], shards)
     _log(f"open http://{args.host}:{args.port}/ (Ctrl-C stops everything)")
     watch = Watch(env["REDIS_URL"], watches_redis=embedded)
     next_watch = time.monotonic() + WATCH_SECONDS

@@ -1,0 +1,112 @@
+"""`bin/run`'s supervisor with INGEST_SHARDS=2 and a pose queue: the real processes, their
+shards, their priorities, and a hung shard replaced like a hung worker."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from abusewatch.heartbeat import heartbeat_key
+from abusewatch.supervisor import POSE_NICENESS
+from tests.faults.conftest import fault_env, wait_until
+from tests.support.live import Process, free_port
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.faults,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("media_root"),
+    pytest.mark.timeout(300),
+]
+
+STALE_AFTER = 4.0
+
+
+@pytest.fixture
+def var_dir() -> Iterator[Path]:
+    # Short: the Redis unix socket lives here, and socket paths are limited to ~100 bytes.
+    folder = Path(tempfile.mkdtemp(prefix="aw-shd-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def started(log: str, name: str) -> list[int]:
+    return [int(pid) for pid in re.findall(rf"supervisor: started {name} \(pid (\d+)\)", log)]
+
+
+def command_line(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def test_two_ingest_shards_run_beat_and_a_hung_one_is_replaced(model_dir, var_dir, tmp_path):
+    import redis
+
+    env = fault_env(
+        model_dir,
+        ABUSEWATCH_VAR_DIR=str(var_dir),
+        INGEST_SHARDS="2",
+        INFERENCE_POSE_QUEUE="pose",
+        WORKER_HEARTBEAT_INTERVAL_SECONDS="1",
+        WORKER_HEARTBEAT_STALE_SECONDS=str(STALE_AFTER),
+    )
+    env.pop("REDIS_URL")  # the supervisor starts and watches its own
+    supervisor = Process(
+        [sys.executable, "-m", "abusewatch.supervisor", "--port", str(free_port())],
+        env=env,
+        log=tmp_path / "supervisor.log",
+    )
+    try:
+        client = redis.Redis(
+            unix_socket_path=str(var_dir / "redis" / "redis.sock"), socket_timeout=2
+        )
+
+        def beating(name: str) -> bool:
+            try:
+                return any(
+                    (k.decode() if isinstance(k, bytes) else k).startswith(name)
+                    for k in client.hkeys(heartbeat_key())
+                )
+            except redis.RedisError:
+                return False
+
+        waited = wait_until(lambda: beating("ingest-0@") and beating("ingest-1@"), timeout=120)
+        assert beating("ingest-0@") and beating("ingest-1@"), (
+            f"no beat of both shards after {waited:.0f} s\n{supervisor.output()[-3000:]}"
+        )
+        log = supervisor.output()
+        assert "supervisor: 2 ingest shard(s)" in log
+        assert not started(log, "ingest-2")
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        for index in range(2):
+            (pid,) = started(log, f"ingest-{index}")
+            assert command_line(pid)[-2:] == ["--shard", f"{index}/2"]
+            assert os.getpriority(os.PRIO_PROCESS, pid) == own
+        (pose_pid,) = started(log, "pose")
+        assert "pose" in command_line(pose_pid)
+        assert os.getpriority(os.PRIO_PROCESS, pose_pid) == min(19, own + POSE_NICENESS)
+        (inference_pid,) = started(log, "inference")
+        assert os.getpriority(os.PRIO_PROCESS, inference_pid) == own
+
+        # A shard that stops answering (its whole process frozen) is killed and replaced.
+        (hung_pid,) = started(log, "ingest-1")
+        os.kill(hung_pid, signal.SIGSTOP)
+        took = wait_until(lambda: len(started(supervisor.output(), "ingest-1")) == 2, timeout=60)
+        assert len(started(supervisor.output(), "ingest-1")) == 2, (
+            f"hung shard not replaced {took:.0f} s after SIGSTOP\n{supervisor.output()[-3000:]}"
+        )
+        assert f"ingest-1 (pid {hung_pid}) is hung" in supervisor.output()
+        new_pid = started(supervisor.output(), "ingest-1")[1]
+        assert command_line(new_pid)[-2:] == ["--shard", "1/2"]
+        sys.stdout.write(f"FIGURE: hung ingest shard replaced {took:.1f} s after SIGSTOP\n")
+        # The other shard was left alone.
+        assert len(started(supervisor.output(), "ingest-0")) == 1
+    finally:
+        supervisor.stop(signal.SIGINT, timeout=30)
