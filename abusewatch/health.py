@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from abusewatch import heartbeat
+from abusewatch import heartbeat, ingest_shard
 from abusewatch.celery import app
 from alerts.live import redis_client
 from detection.inference import model_files_problem, served_model_dir
@@ -60,13 +60,15 @@ def check_workers() -> dict[str, Any]:
     count = len(replies or [])
     result: dict[str, Any] = {"ok": count > 0, "count": count}
     try:
-        stale = [
-            beat
-            for beat in heartbeat.beats_read()
-            if beat.age_seconds > settings.WORKER_HEARTBEAT_STALE_SECONDS
-        ]
+        beats = heartbeat.beats_read()
     except Exception as exc:
         return _error(exc)
+    stale = [beat for beat in beats if beat.age_seconds > settings.WORKER_HEARTBEAT_STALE_SECONDS]
+    # Ingest shards (abusewatch.ingest_shard) beat too: a hung shard is counted in `hung`
+    # like a hung worker; how many shards beat tells an operator whether all N run.
+    shards = sum(1 for beat in beats if beat.worker.startswith(ingest_shard.BEAT_PREFIX))
+    if shards:
+        result["ingest_shards"] = shards
     if stale:
         # A hung worker keeps its messages while the others answer the ping. Counted, not
         # named: worker names carry host names.

@@ -180,9 +180,9 @@ def read_ingest_stats() -> list[dict[str, Any]] | None:
         keys = sorted(client.scan_iter(f"{settings.PIPELINE_REDIS_PREFIX}:ingest:stats:*"))
         shards = []
         for key in keys:
-            raw = client.get(key)
-            with contextlib.suppress(ValueError, TypeError):
-                value = json.loads(raw)
+            # Not JSON, another Redis type (WRONGTYPE), gone since the scan: not a shard's.
+            with contextlib.suppress(Exception):
+                value = json.loads(client.get(key))
                 if isinstance(value, dict):
                     shards.append(value)
     finally:
@@ -331,6 +331,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_RESOLUTION,
         help="--find-capacity bisects until pass and fail are this close",
     )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        help="seconds the last windows get to be decided after the cameras stop "
+        "(default: two windows, at least 5 s)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     try:
@@ -339,8 +345,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(error))
     if args.cameras < 1:
         parser.error("--cameras is at least 1")
-    if args.minutes <= 0 or args.warmup < 0:
-        parser.error("--minutes must be positive and --warmup not negative")
+    if args.minutes <= 0 or args.warmup < 0 or (args.grace is not None and args.grace < 0):
+        parser.error("--minutes must be positive, --warmup and --grace not negative")
     args.ladder = DEFAULT_LADDER
     if args.counts:
         try:
@@ -368,6 +374,7 @@ def find_capacity(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="abusewatch-capacity-"))
     search = CapacitySearch(ladder=args.ladder, resolution=args.resolution)
     options = ["--minutes", str(args.minutes), "--warmup", str(args.warmup)]
+    options += ["--grace", str(args.grace)] if args.grace is not None else []
     options += ["--shards", args.shards]
     options += ["--pose-worker"] * args.pose_worker + ["--detect-stream"] * args.detect_stream
     steps = []
@@ -524,7 +531,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         for name in shards:
             children[name].terminate()
         # Windows that closed inside the measured span get a grace period to be decided.
-        time.sleep(max(5.0, window * 2))
+        time.sleep(args.grace if args.grace is not None else max(5.0, window * 2))
     finally:
         sampler.stop()
         for child in children.values():
@@ -641,6 +648,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "stage2_pass_rate": round(len(stage2_ms) / len(batches), 3) if batches else None,
         "stage2_ms_per_window_p50": round(percentile(stage2_ms, 50), 1),
         "load_average_1m": [round(load_start, 2), round(load_end, 2)],
+        "grace_seconds": args.grace if args.grace is not None else max(5.0, window * 2),
         "notes": notes,
         "work_folder": str(work),
     }

@@ -140,3 +140,33 @@ def test_the_heartbeats_of_retired_shards_are_forgotten() -> None:
         assert left == ["inference@box", "ingest-0@box", "ingest-1@box", "ingest-3@other-host"]
     finally:
         client.delete(key)
+
+
+@pytest.mark.django_db
+def test_healthz_counts_the_shards_and_a_hung_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from django.test import Client
+
+    from abusewatch.celery import app
+    from alerts.live import redis_client
+
+    client = redis_client()
+    assert client is not None
+    key = heartbeat_key()
+    client.delete(key)
+    now = float(client.time()[0])
+    client.hset(key, "inference@box", json.dumps({"at": now, "pid": 1}))
+    client.hset(key, "ingest-0@box", json.dumps({"at": now, "pid": 2}))
+    client.hset(key, "ingest-1@box", json.dumps({"at": now - 60, "pid": 3}))
+    monkeypatch.setattr(app.control, "ping", lambda timeout: [{"inference@box": {"ok": "pong"}}])
+    try:
+        response = Client().get("/healthz")
+        assert response.status_code == 503
+        workers = response.json()["checks"]["workers"]
+        assert workers == {"ok": False, "count": 1, "hung": 1, "ingest_shards": 2}
+        client.hset(key, "ingest-1@box", json.dumps({"at": now, "pid": 3}))
+        workers = Client().get("/healthz").json()["checks"]["workers"]
+        assert workers == {"ok": True, "count": 1, "ingest_shards": 2}
+    finally:
+        client.delete(key)

@@ -145,3 +145,30 @@ def test_footage_sizes_are_checked() -> None:
     for wrong in ("320", "321x180", "0x0", "axb", "100000x10"):
         with pytest.raises(ValueError):
             parse_size(wrong)
+
+
+def test_the_bench_reads_every_shards_counters_from_redis() -> None:
+    import json
+
+    from django.conf import settings
+
+    from alerts.live import redis_client
+    from bench.bench_pipeline import read_ingest_stats
+
+    client = redis_client()
+    assert client is not None
+    prefix = f"{settings.PIPELINE_REDIS_PREFIX}:ingest:stats"
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    assert read_ingest_stats() is None  # no shard publishes (yet): said, not a crash
+    client.set(f"{prefix}:0", json.dumps({"frames_decoded": 10, "frames_not_decoded": 5}))
+    client.set(f"{prefix}:1", json.dumps({"frames_decoded": 20}))
+    client.set(f"{prefix}:2", b"not json")
+    try:
+        stats = read_ingest_stats()
+        assert stats is not None
+        assert ingest_totals(stats)["frames_decoded"] == 30
+        assert len(stats) == 2
+    finally:
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
