@@ -3,6 +3,7 @@
     python -m bench.bench_pipeline --cameras 32 --minutes 1
     python -m bench.bench_pipeline --cameras 64 --detect-stream --shards auto --pose-worker
     python -m bench.bench_pipeline --find-capacity [--detect-stream] [--minutes 1]
+    python -m bench.bench_pipeline --cameras 32 --whole-system   # + web, beat, other workers
 
 Starts its own embedded Redis (unless REDIS_URL is set), a fresh SQLite database in a temp
 folder (or DATABASE_URL), the ingest shards and the inference worker(s) with the commands and
@@ -35,6 +36,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -208,6 +210,12 @@ def prepare_footage(
     return made
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def bench_command(command: list[str], tag: str) -> list[str]:
     """A supervisor command made the bench's: quieter logs, and node names of its own, so a
     `bin/run` on the same host and broker is not mistaken for the bench's workers."""
@@ -317,6 +325,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="each camera also gets a 320x180 analysis stream (Camera.analysis_uri)",
     )
     parser.add_argument(
+        "--whole-system",
+        action="store_true",
+        help="also start web, beat and the default/media workers (memory of the whole system)",
+    )
+    parser.add_argument(
         "--find-capacity",
         action="store_true",
         help="rising camera counts until a run fails; prints the largest sustained count",
@@ -377,6 +390,7 @@ def find_capacity(args: argparse.Namespace) -> int:
     options += ["--grace", str(args.grace)] if args.grace is not None else []
     options += ["--shards", args.shards]
     options += ["--pose-worker"] * args.pose_worker + ["--detect-stream"] * args.detect_stream
+    options += ["--whole-system"] * args.whole_system
     steps = []
     while (count := search.next_count()) is not None:
         out = work / f"cameras-{count}.json"
@@ -401,6 +415,7 @@ def find_capacity(args: argparse.Namespace) -> int:
         "cpu": this_cpu(),
         "detect_stream": args.detect_stream,
         "pose_worker": args.pose_worker,
+        "whole_system": args.whole_system,
         "ingest_shards": args.shard_count,
         "minutes_per_step": args.minutes,
         "steps": steps,
@@ -492,14 +507,16 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     logs = work / "logs"
     logs.mkdir()
     # The supervisor's own commands, so the bench measures the processes and priorities that
-    # `bin/run` starts (web, beat and the default/media workers aside: not on the live path).
+    # `bin/run` starts; web, beat and the default/media workers only with --whole-system (not
+    # on the live path, but in the memory the system needs).
     supervised = process_commands(
         "127.0.0.1",
-        0,
+        free_port(),
         ingest_shards=args.shard_count,
         pose_queue=settings.INFERENCE_POSE_QUEUE,
     )
-    wanted = [n for n in supervised if n in ("inference", "pose") or n.startswith("ingest-")]
+    live_path = [n for n in supervised if n in ("inference", "pose") or n.startswith("ingest-")]
+    wanted = [n for n in supervised if n != "redis"] if args.whole_system else live_path
     children = {
         name: subprocess.Popen(
             bench_command(supervised[name], f"bench{os.getpid()}"),
@@ -612,6 +629,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "ingest_shards": len(shards),
         "pose_worker": args.pose_worker,
         "detect_stream": detect_stream,
+        "processes": sorted(children),
         "windows_expected": expected,
         "windows_stored": stored,
         "windows_scored": scored,
