@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 # How far a main clip may run past the end of its replayed detect clip before the rest of it is
 # analysed from the main stream (two clips of the same footage differ by a frame or two).
 ENDED_EARLY_SECONDS = 1.0
+# About a minute of 60-fps video.
+MAX_QUEUED_FRAMES = 4096
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ class AnalysisStream(threading.Thread):
         self.read_timeout = read_timeout
         self._stop_event = threading.Event()
         self._changed = threading.Condition()
-        self._frames: deque[AnalysisFrame] = deque()
+        # Drained at every main packet; the bound only matters if the main stream stalls
+        # while this one runs on (the reader then ends the session at its read timeout).
+        self._frames: deque[AnalysisFrame] = deque(maxlen=MAX_QUEUED_FRAMES)
         self.progress = float("-inf")  # main-clock seconds of the last frame queued
         self.frames_decoded = 0
         self.ended = False  # the stream ended of its own accord (normal for a file)
@@ -237,6 +241,7 @@ class DetectFeed:
         self.stream: AnalysisStream | None = None
         self.epoch_mono: float | None = None
         self.fallback = False  # the reader decodes the main stream for analysis
+        self.serving = False  # the detect stream has delivered frames in this session
         self.keyframe_seen = False  # since the fallback began: decoding starts at a keyframe
         self.retry_at = 0.0
         self.unavailable: str | None = None
@@ -291,6 +296,10 @@ class DetectFeed:
             # Frames before this packet only, as a decoder would have given them by now: the
             # segmenter starts its clock at the first packet.
             self._drain(stream, add_frame, before=seconds)
+            if not self.serving and stream.frames_decoded:
+                # Serving (again, after a session that fell back): the detail says so.
+                self.serving = True
+                self.on_unavailable(None)
             if not caught_up:
                 if stream.failure is not None:
                     self._fall_back(stream.failure)
@@ -307,6 +316,7 @@ class DetectFeed:
                 if stream.frames_decoded and stream.failure is None:
                     # Back: its frames take over from the main stream's from here on.
                     self.fallback = False
+                    self.serving = True
                     self.backoff = self.backoff_initial
                     self.unavailable = None
                     self.on_unavailable(None)
@@ -365,6 +375,7 @@ class DetectFeed:
             self.stream.stop()
             self.stream = None
         self.fallback = True
+        self.serving = False
         self.keyframe_seen = False
         self.unavailable = redact(reason)
         logger.warning(

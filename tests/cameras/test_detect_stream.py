@@ -187,3 +187,19 @@ def test_the_reader_thread_stops_its_detect_thread(clips):
     if thread is not None:  # stopped, not joined, when the reader stopped mid-clip
         thread.join(5)
         assert not thread.is_alive()
+
+
+def test_a_detect_clip_that_appears_serves_from_the_next_replay(clips, tmp_path):
+    """A replayed pair retries at the next play of the main clip, and the detail clears."""
+    import shutil
+
+    later = tmp_path / "later.mp4"
+    run = Run(clips["main"], str(later)).play_once()
+    assert run.reports[-1].detail.startswith(DETECT_STREAM_UNAVAILABLE)
+    shutil.copy(clips["detect"], later)
+    windows_before = len(run.windows)
+    run.play_once()
+    feed = run.reader.detect_feed
+    assert feed is not None and not feed.fallback and feed.main_packets_decoded == 0
+    assert run.reports[-1].detail == RECEIVING_VIDEO
+    assert len(run.windows) == 2 * windows_before

@@ -241,3 +241,27 @@ def test_a_new_detect_stream_restarts_the_camera_reader(world: World):
         assert not before.is_alive()
     finally:
         manager.stop_all()
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_detect_streams_status_is_translated_and_keeps_its_reason(world: World, lang: str):
+    """The reader stores the opening in English with the (redacted) reason after it; the page
+    and the live rows' map translate the opening and keep the reason as it is."""
+    import json
+
+    from cameras.status_details import DETECT_STREAM_UNAVAILABLE
+
+    reason = "Cannot read rtsp://***@10.0.0.5:554/detect: Connection refused"
+    Camera.objects.filter(pk=world.camera_a.pk).update(
+        status="online", status_detail=f"{DETECT_STREAM_UNAVAILABLE} {reason}"
+    )
+    opening = {
+        "en": DETECT_STREAM_UNAVAILABLE,
+        "ko": "영상 수신 중. 감지용 스트림을 사용할 수 없어 기본 스트림을 분석합니다:",
+    }[lang]
+    site = client_as(world.alice).get(
+        reverse("site-detail", args=[world.site_a.pk]), HTTP_ACCEPT_LANGUAGE=lang
+    )
+    assert f'data-field="detail">{opening} {reason}<' in site.text
+    labels = json.loads(site.text.split('id="status-labels"')[1].split(">", 1)[1].split("<")[0])
+    assert labels["detail_opening"] == {DETECT_STREAM_UNAVAILABLE: opening}
