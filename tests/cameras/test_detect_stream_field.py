@@ -265,3 +265,10 @@ def test_the_detect_streams_status_is_translated_and_keeps_its_reason(world: Wor
     assert f'data-field="detail">{opening} {reason}<' in site.text
     labels = json.loads(site.text.split('id="status-labels"')[1].split(">", 1)[1].split("<")[0])
     assert labels["detail_opening"] == {DETECT_STREAM_UNAVAILABLE: opening}
+
+
+def test_the_admin_page_edits_the_detect_stream(world: World):
+    olga = client_as(world.olga)
+    url = reverse("admin:cameras_camera_change", args=[world.camera_a.pk])
+    page = olga.get(url)
+    assert page.status_code == 200 and 'name="analysis_uri"' in page.text
