@@ -348,11 +348,15 @@ class DetectFeed:
         stream = self.stream
         if stream is None:
             return
-        if last_seconds is not None and not self.fallback:
-            stream.wait_past(last_seconds, self.lag_timeout)
+        if not self.fallback:
+            # `last_seconds` None: the main stream broke off; what has arrived is kept.
+            if last_seconds is not None:
+                stream.wait_past(last_seconds, self.lag_timeout)
             self._drain(stream, add_frame)
         stream.stop()
-        stream.join(self.read_timeout)
+        # A file closes at once; a live read blocked on the network ends at its own timeout,
+        # and the main stream's next session does not wait for it.
+        stream.join(min(1.0, self.read_timeout))
         self.stream = None
 
     def stop(self) -> None:
