@@ -246,16 +246,17 @@ class DetectFeed:
         self.retry_at = 0.0
         self.unavailable: str | None = None
         self._last_tick = float("-inf")
+        # A file main stream with a file detect stream: both replayed from their start at the
+        # same moment, on one clock (else the detect stream is mapped by arrival).
+        self.replayed_pair = self._replayed_pair(main, analysis_uri)
         # Counters the tests read.
         self.main_packets_decoded = 0
         self.frames_from_detect = 0
 
-    @property
-    def replayed_pair(self) -> bool:
-        """A file main stream with a file detect stream: both replayed from their start at
-        the same moment, on one clock (else the detect stream is mapped by arrival)."""
+    @staticmethod
+    def _replayed_pair(main: Source, analysis_uri: str) -> bool:
         try:
-            return self.main.type.loops and parse_source_uri(self.analysis_uri).type.loops
+            return main.type.loops and parse_source_uri(analysis_uri).type.loops
         except SourceError:
             return False
 
