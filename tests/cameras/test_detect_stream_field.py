@@ -272,3 +272,24 @@ def test_the_admin_page_edits_the_detect_stream(world: World):
     url = reverse("admin:cameras_camera_change", args=[world.camera_a.pk])
     page = olga.get(url)
     assert page.status_code == 200 and 'name="analysis_uri"' in page.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "Analysed from its detect stream; recorded from its main source"),
+        ("ko", "감지용 스트림으로 분석하고 기본 소스에서 녹화합니다"),
+    ],
+)
+def test_the_camera_page_says_a_detect_stream_is_used_without_its_address(
+    world: World, lang: str, said: str
+):
+    url = reverse("camera-detail", args=[world.camera_a.pk])
+    alice = client_as(world.alice)
+    assert 'id="detect-stream"' not in alice.get(url, HTTP_ACCEPT_LANGUAGE=lang).text
+    Camera.objects.filter(pk=world.camera_a.pk).update(
+        source_uri=MAIN, analysis_uri="rtsp://viewer:s3cret@10.0.0.5/detect"
+    )
+    page = alice.get(url, HTTP_ACCEPT_LANGUAGE=lang).text
+    assert said in page
+    assert "s3cret" not in page and "10.0.0.5" not in page
