@@ -8,7 +8,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import pgettext
 
 from cameras.models import Camera
-from cameras.status_details import FIXED_DETAILS, detail_display
+from cameras.status_details import FIXED_DETAILS, FIXED_OPENINGS, detail_display
 from detection.models import Band, Case
 from portal.sitetime import site_time
 from reports.models import PoliceReport
@@ -27,6 +27,9 @@ def status_labels() -> SafeString:
         "reason": {value: str(label) for value, label in PoliceReport.Reason.choices},
         "action": {"open": pgettext("action", "Open")},
         "detail": {detail: detail_display(detail) for detail in FIXED_DETAILS},
+        # Fixed openings of details that go on with an error message (a live row translates
+        # the opening and keeps the rest).
+        "detail_opening": {opening: detail_display(opening) for opening in FIXED_OPENINGS},
     }
     return json_script(labels, "status-labels")
 

@@ -12,6 +12,17 @@ from cameras.services import CAMERA_EDITABLE_FIELDS
 from cameras.sources import SourceError, parse_source_uri
 
 
+def _checked_uri(value: str) -> str:
+    """A source field's value stripped, or the parser's reason it is not a source."""
+    uri = value.strip()
+    if uri:
+        try:
+            parse_source_uri(uri)
+        except SourceError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+    return uri
+
+
 class CameraForm(forms.ModelForm[Camera]):
     """Camera fields with the database's ranges, so a bad value names its field."""
 
@@ -23,6 +34,15 @@ class CameraForm(forms.ModelForm[Camera]):
         help_text=_(
             "rtsp://user:password@host:554/stream or http(s)://host/video; a file path or "
             "/dev/video0 for operators only. Leave blank for an edge device that pushes clips."
+        ),
+    )
+    analysis_uri = forms.CharField(
+        label=_("Detect stream (optional)"),
+        max_length=1000,
+        required=False,
+        help_text=_(
+            "A lower-resolution stream of the same camera, used only for analysis. Footage is "
+            "always recorded from the main source."
         ),
     )
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
@@ -68,13 +88,10 @@ class CameraForm(forms.ModelForm[Camera]):
         return name
 
     def clean_source_uri(self) -> str:
-        uri: str = self.cleaned_data.get("source_uri", "").strip()
-        if uri:
-            try:
-                parse_source_uri(uri)
-            except SourceError as exc:
-                raise forms.ValidationError(str(exc)) from exc
-        return uri
+        return _checked_uri(self.cleaned_data.get("source_uri", ""))
+
+    def clean_analysis_uri(self) -> str:
+        return _checked_uri(self.cleaned_data.get("analysis_uri", ""))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -83,6 +100,8 @@ class CameraForm(forms.ModelForm[Camera]):
             high=data.get("high_threshold"),
             window=data.get("window_seconds"),
             overlap=data.get("window_overlap_seconds"),
+            source=data.get("source_uri"),
+            analysis=data.get("analysis_uri"),
         )
         for field, message in errors.items():
             self.add_error(field, str(message))

@@ -102,6 +102,9 @@ class Camera(models.Model):
     name = models.CharField(max_length=120)
     # rtsp://, http(s)://, file path or /dev/video*; edge devices that push clips leave it blank.
     source_uri = models.CharField(max_length=1000, blank=True)
+    # A lower-resolution stream of the same camera (a "detect" sub-stream), decoded for analysis
+    # only: footage is always recorded, unaltered, from source_uri. Blank: analyse source_uri.
+    analysis_uri = models.CharField(max_length=1000, blank=True)
     enabled = models.BooleanField(default=True)
     # The shipped model was trained on frames at 10 fps (its card's recommended_fps).
     analysis_fps = models.FloatField(default=10.0)
@@ -166,6 +169,8 @@ class Camera(models.Model):
             high=self.high_threshold,
             window=self.window_seconds,
             overlap=self.window_overlap_seconds,
+            source=self.source_uri,
+            analysis=self.analysis_uri,
         )
         if errors:
             raise ValidationError(dict(errors))

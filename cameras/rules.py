@@ -13,9 +13,17 @@ def camera_setting_errors(
     high: float | None,
     window: float | None,
     overlap: float | None,
+    source: str | None = None,
+    analysis: str | None = None,
 ) -> dict[str, Promise]:
     """Field name -> message for each broken rule; empty when the settings hold together."""
     errors: dict[str, Promise] = {}
+    if analysis and not source:
+        # Footage comes from the main source only: a detect stream alone would be analysed
+        # with nothing recorded to show for it.
+        errors["analysis_uri"] = _(
+            "A detect stream needs a main source: footage is recorded from the main source only."
+        )
     if low is not None and high is not None and low >= high:
         errors["low_threshold"] = _("The low threshold must be below the high threshold.")
     if window is not None and overlap is not None and overlap >= window:

@@ -52,6 +52,7 @@ class CameraOutput(serializers.ModelSerializer[Camera]):
             "site_name",
             "name",
             "source_uri",
+            "analysis_uri",
             "enabled",
             "analysis_fps",
             "window_seconds",
@@ -71,6 +72,16 @@ class CameraOutput(serializers.ModelSerializer[Camera]):
         return bool(camera.upload_token_hash)
 
 
+def _checked_uri(value: str) -> str:
+    if not value:
+        return value
+    try:
+        parse_source_uri(value)
+    except SourceError as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+    return value
+
+
 class CameraInput(serializers.Serializer[dict[str, Any]]):
     """What a centre admin may set on a camera; the site is checked against their own."""
 
@@ -78,6 +89,13 @@ class CameraInput(serializers.Serializer[dict[str, Any]]):
     name = serializers.CharField(max_length=120)
     source_uri = serializers.CharField(
         max_length=1000, allow_blank=True, required=False, default=""
+    )
+    analysis_uri = serializers.CharField(
+        max_length=1000,
+        allow_blank=True,
+        required=False,
+        default="",
+        help_text="Optional lower-resolution stream of the same camera, used only for analysis.",
     )
     enabled = serializers.BooleanField(required=False, default=True)
     analysis_fps = serializers.FloatField(min_value=0.5, max_value=60, required=False, default=10.0)
@@ -93,13 +111,10 @@ class CameraInput(serializers.Serializer[dict[str, Any]]):
     )
 
     def validate_source_uri(self, value: str) -> str:
-        if not value:
-            return value
-        try:
-            parse_source_uri(value)
-        except SourceError as exc:
-            raise serializers.ValidationError(str(exc)) from exc
-        return value
+        return _checked_uri(value)
+
+    def validate_analysis_uri(self, value: str) -> str:
+        return _checked_uri(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors = camera_setting_errors(
@@ -107,6 +122,8 @@ class CameraInput(serializers.Serializer[dict[str, Any]]):
             high=attrs.get("high_threshold"),
             window=attrs.get("window_seconds", 2.0),
             overlap=attrs.get("window_overlap_seconds", 0.0),
+            source=attrs.get("source_uri", ""),
+            analysis=attrs.get("analysis_uri", ""),
         )
         if errors:
             raise serializers.ValidationError(

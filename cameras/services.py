@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 CAMERA_EDITABLE_FIELDS = (
     "name",
     "source_uri",
+    "analysis_uri",
     "enabled",
     "analysis_fps",
     "window_seconds",
@@ -36,10 +37,12 @@ def _is_operator(actor: Actor) -> bool:
     return actor is None or bool(getattr(actor, "is_superuser", False))
 
 
-def _check_source_allowed(*, source_uri: str, actor: Actor) -> None:
+def _check_source_allowed(*, source_uri: str, actor: Actor, field: str = "source_uri") -> None:
+    # The detect stream (analysis_uri) is opened by the same reader as the main source, so it
+    # answers to the same policy: no server disk, no internal addresses for a centre admin.
     refusal = source_allowed_for(source_uri, is_operator=_is_operator(actor))
     if refusal is not None:
-        raise ValidationError({"source_uri": [refusal]})
+        raise ValidationError({field: [refusal]})
 
 
 def _check_low_threshold_allowed(
@@ -99,6 +102,9 @@ def camera_create(
     if unknown:
         raise TypeError(f"camera_create got unknown fields: {sorted(unknown)}")
     _check_source_allowed(source_uri=fields.get("source_uri", ""), actor=actor)
+    _check_source_allowed(
+        source_uri=fields.get("analysis_uri", ""), actor=actor, field="analysis_uri"
+    )
     _check_low_threshold_allowed(
         low=fields.get("low_threshold"), actor=actor, model_low=model_low_threshold
     )
@@ -136,6 +142,8 @@ def camera_update(
     changed = {name: value for name, value in changes.items() if getattr(camera, name) != value}
     if "source_uri" in changed:
         _check_source_allowed(source_uri=changed["source_uri"], actor=actor)
+    if "analysis_uri" in changed:
+        _check_source_allowed(source_uri=changed["analysis_uri"], actor=actor, field="analysis_uri")
     if "low_threshold" in changed:
         _check_low_threshold_allowed(
             low=changed["low_threshold"], actor=actor, model_low=model_low_threshold

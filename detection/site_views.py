@@ -182,7 +182,9 @@ def _camera_form_page(request: HttpRequest, site: Site, camera: Camera | None) -
     probe: ProbeResult | None = None
     if request.method == "POST":
         if "probe" in request.POST:
-            uri = str(request.POST.get("source_uri", ""))[:1000]
+            # The second button tests the detect stream, under the same policy as the source.
+            field = "analysis_uri" if request.POST.get("probe") == "analysis" else "source_uri"
+            uri = str(request.POST.get(field, ""))[:1000]
             refusal = source_allowed_for(uri, is_operator=request.user.is_superuser)
             probe = (
                 ProbeResult(False, refusal, ProbeFailure.BAD_URI)

@@ -77,6 +77,7 @@ class IngestManager:
             camera.pk: CameraConfig(
                 camera_id=camera.pk,
                 source_uri=camera.source_uri,
+                analysis_uri=camera.analysis_uri,
                 analysis_fps=camera.analysis_fps,
                 window_seconds=camera.window_seconds,
                 window_overlap_seconds=camera.window_overlap_seconds,
@@ -114,7 +115,12 @@ class IngestManager:
             )
             reader.start()
             self.readers[camera_id] = reader
-            logger.info("camera %s: reading %s", camera_id, redact(config.source_uri))
+            logger.info(
+                "camera %s: reading %s%s",
+                camera_id,
+                redact(config.source_uri),
+                f", analysing {redact(config.analysis_uri)}" if config.analysis_uri else "",
+            )
 
     def run(self, stop: threading.Event, *, poll_seconds: float) -> None:
         while not stop.is_set():

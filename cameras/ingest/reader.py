@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -22,9 +22,12 @@ import numpy as np
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
 from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
 from cameras.sources import Source, SourceError, parse_source_uri
-from cameras.status_details import INGESTION_STOPPED, RECEIVING_VIDEO
+from cameras.status_details import DETECT_STREAM_UNAVAILABLE, INGESTION_STOPPED, RECEIVING_VIDEO
 from ml.frames import FrameSampler
 from ml.preprocess import InputSpec, resize_frame
+
+if TYPE_CHECKING:
+    from cameras.ingest.analysis_stream import DetectFeed
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,9 @@ class CameraConfig:
     window_overlap_seconds: float
     frame_height: int
     frame_width: int
+    # A detect stream, decoded for analysis instead of the main one (which is then only
+    # demuxed and recorded); blank: the main stream is decoded (cameras.ingest.analysis_stream).
+    analysis_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,9 @@ class CameraReader(threading.Thread):
         self._frames_since_report = 0
         self._last_report = time.monotonic()
         self._last_frame_wall: float | None = None
+        # What "online" says: whether the detect stream serves (a change is reported at once).
+        self._online_detail = RECEIVING_VIDEO
+        self.detect_feed: DetectFeed | None = None
         # Counters the bench and the tests read.
         self.windows_emitted = 0
         self.sessions = 0
@@ -180,18 +189,55 @@ class CameraReader(threading.Thread):
         """Play the source once (every clip of a file source); True when frames arrived."""
         delivered = False
         clips: list[Path | None] = list(clips_of(source)) if source.type.loops else [None]
-        for clip in clips:
+        for index, clip in enumerate(clips):
             if self.stop_event.is_set():
                 break
-            delivered |= self._session(source, clip)
+            delivered |= self._session(source, clip, clip_index=index)
         if source.type.loops and not delivered:
             raise SourceError(f"No clip of {source.uri} could be decoded.")
         return delivered
 
-    def _session(self, source: Source, clip: Path | None) -> bool:
+    def _session(self, source: Source, clip: Path | None, *, clip_index: int = 0) -> bool:
         self.sessions += 1
         config = self.config
         segmenter = Segmenter(length=config.window_seconds, overlap=config.window_overlap_seconds)
+        detect = self._detect_feed(source, clip_index)
+        try:
+            return self._read(source, clip, segmenter, detect)
+        finally:
+            if detect is not None:
+                detect.stop()
+
+    def _detect_feed(self, source: Source, clip_index: int) -> DetectFeed | None:
+        """The session's detect stream, when the camera has one (analysis_stream.py)."""
+        if not self.config.analysis_uri:
+            return None
+        from cameras.ingest.analysis_stream import DetectFeed  # it imports this module
+
+        self.detect_feed = DetectFeed(
+            self.config.analysis_uri,
+            main=source,
+            clip_index=clip_index,
+            fps=self.config.analysis_fps,
+            convert=self._small,
+            on_unavailable=self._detect_unavailable,
+            read_timeout=self.read_timeout,
+            backoff_initial=self.backoff_initial,
+            backoff_max=self.backoff_max,
+            name=self.name,
+        )
+        return self.detect_feed
+
+    def _detect_unavailable(self, reason: str | None) -> None:
+        detail = RECEIVING_VIDEO if reason is None else f"{DETECT_STREAM_UNAVAILABLE} {reason}"
+        if detail != self._online_detail:
+            self._online_detail = detail
+            self._status = None  # reported with the next frame
+
+    def _read(
+        self, source: Source, clip: Path | None, segmenter: Segmenter, detect: DetectFeed | None
+    ) -> bool:
+        config = self.config
         delivered = False
         try:
             container = open_container(source, clip=clip, timeout=self.read_timeout)
@@ -231,8 +277,15 @@ class CameraReader(threading.Thread):
                 image = self._small(frame) if slots else None
                 assert sampler.origin is not None, "set by the first frame offered"
                 ticks = [sampler.origin + slot.seconds for slot in slots]
+                if detect is not None:
+                    # The main stream fills in for the detect stream: ticks it filled stay.
+                    ticks = detect.ticks_after_detect(ticks)
+                    image = image if ticks else None
                 segmenter.add_frame(frame_seconds, image, ticks=ticks)
-                self._frame_arrived(wall_origin + frame_seconds)
+                if detect is None:  # else counted per packet below
+                    self._frame_arrived(wall_origin + frame_seconds)
+
+            seconds: float | None = None
 
             for packet in self._packets(container, stream):
                 if self.stop_event.is_set():
@@ -240,7 +293,8 @@ class CameraReader(threading.Thread):
                 if packet.size == 0:
                     # The demuxer's end-of-stream marker: it flushes the decoder, whose last
                     # frames (held back to reorder B-frames) belong to the last window too.
-                    if origin is not None and not arrival_timed:
+                    main_analysed = detect is None or detect.fallback
+                    if origin is not None and not arrival_timed and main_analysed:
                         for frame in packet.decode():
                             if frame.pts is not None:
                                 take(frame, float(frame.pts * time_base) - origin)
@@ -265,6 +319,8 @@ class CameraReader(threading.Thread):
                     wall_origin = time.time()
                     mono_origin = time.monotonic()
                 seconds = seconds_abs - origin
+                if detect is not None and detect.epoch_mono is None:
+                    detect.begin(mono_origin)  # both clocks start at the main keyframe
                 if paced:
                     # Replay at the camera's own rate, as a live camera would deliver it.
                     delay = mono_origin + seconds - time.monotonic()
@@ -278,16 +334,27 @@ class CameraReader(threading.Thread):
                     keyframe=bool(packet.is_keyframe),
                     seconds=seconds,
                 )
+                decode = True
+                if detect is not None:
+                    # The detect stream's frames up to this packet go in first, so no window
+                    # closes without them; the main packet is decoded only in its stead.
+                    decode = detect.before_packet(seconds, record.keyframe, segmenter.add_frame)
+                    self._frame_arrived(wall_origin + seconds)
+                    delivered = True
                 try:
                     closed = segmenter.add_packet(record)
                 except StreamDiscontinuity as gap:
                     # Keep what came before the break; a new session gets a new keyframe and
                     # a new time origin.
+                    if detect is not None:
+                        detect.close(None, segmenter.add_frame)
                     for window in segmenter.flush():
                         self._emit(window, info, wall_origin)
                     raise SourceEnded(f"{gap}; starting the stream again") from gap
                 for window in closed:
                     self._emit(window, info, wall_origin)
+                if not decode:
+                    continue
                 for frame in packet.decode():
                     take(
                         frame,
@@ -297,6 +364,8 @@ class CameraReader(threading.Thread):
                     )
                     delivered = True
             if not self.stop_event.is_set():
+                if detect is not None:
+                    detect.close(seconds, segmenter.add_frame)
                 for window in segmenter.flush():
                     self._emit(window, info, wall_origin)
         return delivered
@@ -337,7 +406,7 @@ class CameraReader(threading.Thread):
         elapsed = now - self._last_report
         if self._status != "online" or elapsed >= self.status_interval:
             fps = self._frames_since_report / elapsed if elapsed > 0 and self._status else None
-            self._report("online", RECEIVING_VIDEO, measured_fps=fps)
+            self._report("online", self._online_detail, measured_fps=fps)
 
     def _report(self, status: str, detail: str, *, measured_fps: float | None = None) -> None:
         self._status = status

@@ -7,6 +7,13 @@
   var labels = labelsNode ? JSON.parse(labelsNode.textContent) : {};
 
   function label(kind, value) { return (labels[kind] && labels[kind][value]) || value; }
+  function detailLabel(value) {
+    var openings = labels.detail_opening || {};
+    for (var opening in openings) {
+      if (value.indexOf(opening) === 0) return openings[opening] + value.slice(opening.length);
+    }
+    return label("detail", value);
+  }
   function setBadge(scope, value, kind) {
     scope.querySelectorAll('[data-field="status"]').forEach(function (badge) {
       badge.textContent = label(kind, value);
@@ -81,7 +88,7 @@
       // A switched-off camera keeps its "switched off" badge: it is not offline (issue #15).
       if (!row.hasAttribute("data-disabled")) setBadge(row, cam.status, "camera");
       var detail = row.querySelector('[data-field="detail"]');
-      if (detail) detail.textContent = label("detail", cam.status_detail || "");
+      if (detail) detail.textContent = detailLabel(cam.status_detail || "");
       var fps = row.querySelector('[data-field="fps"]');
       if (fps && cam.measured_fps != null) fps.textContent = Number(cam.measured_fps).toFixed(1);
       var last = row.querySelector('[data-field="last-frame"]');

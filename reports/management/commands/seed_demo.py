@@ -115,7 +115,13 @@ class Command(BaseCommand):
             Camera.objects.update_or_create(
                 site=site,
                 name="Playroom",
-                defaults={"source_uri": demo_source, "enabled": bool(demo_source)},
+                # One stream: the demo clips are small already (a bench camera adds a detect
+                # stream, cameras.ingest.analysis_stream); seeding again resets the camera.
+                defaults={
+                    "source_uri": demo_source,
+                    "analysis_uri": "",
+                    "enabled": bool(demo_source),
+                },
             )
             Camera.objects.get_or_create(
                 site=site, name="Nap room", defaults={"source_uri": "", "enabled": False}
