@@ -472,13 +472,8 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     env["DEFAULT_MODEL_DIR"] = str(model_dir)
     os.environ["DEFAULT_MODEL_DIR"] = str(model_dir)
     version = model_version_register(artifact_dir=model_dir, activate=True)
-    notes = []
-    # Helper "detect" adds Camera.analysis_uri; a tree without it runs without detect streams
-    # and says so in the figures, rather than passing off main-stream figures as detect ones.
-    detect_stream = args.detect_stream and hasattr(Camera, "analysis_uri")
-    if args.detect_stream and not detect_stream:
-        notes.append("--detect-stream asked, but this tree has no Camera.analysis_uri: not used")
-        print(f"bench: {notes[-1]}")
+    notes: list[str] = []
+    detect_stream = args.detect_stream
     print(f"bench: model {version.name}; preparing 640x360 25-fps footage in {work}")
     footage = prepare_footage(work / "footage", args.cameras)
     analysis = (
@@ -499,7 +494,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             high_threshold=0.0001,
         )
         if detect_stream:
-            camera.analysis_uri = str(analysis[index % len(analysis)])  # type: ignore[attr-defined]
+            camera.analysis_uri = str(analysis[index % len(analysis)])
         camera.save()
     window = Camera.objects.first().window_seconds  # type: ignore[union-attr]
 
