@@ -19,6 +19,7 @@ from typing import Any
 import av
 import numpy as np
 
+from cameras.ingest.decoding import INGEST_TOTALS, AnalysisDecoder, DecodeOptions, IngestTotals
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
 from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
 from cameras.sources import Source, SourceError, parse_source_uri
@@ -65,6 +66,9 @@ class SessionWindow:
     info: StreamInfo
     wall_start: float
     wall_end: float
+    # The motion gate left part of the window undecoded (it stopped where an overlapping window
+    # began): its analysis frames are not all here, so the original must be decoded for them.
+    undecoded: bool = False
 
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
@@ -110,7 +114,13 @@ class CameraReader(threading.Thread):
         read_timeout: float = 5.0,
         status_interval: float = 5.0,
         on_exit: Callable[[], None] | None = None,
+        decode_options: DecodeOptions | None = None,
+        paced: bool = True,
+        totals: IngestTotals | None = None,
     ) -> None:
+        """`decode_options`: decoder options and the motion gate (default: from settings).
+        `paced=False` reads a file as fast as it decodes (bench, tests); `totals`: the counters
+        this reader adds to (default: the process's, published by run_ingest)."""
         super().__init__(name=f"camera-{config.camera_id}", daemon=True)
         self.config = config
         self.on_window = on_window
@@ -120,6 +130,9 @@ class CameraReader(threading.Thread):
         self.read_timeout = read_timeout
         self.status_interval = status_interval
         self.on_exit = on_exit
+        self.decode_options = decode_options or DecodeOptions.from_settings()
+        self.paced = paced
+        self.totals = totals if totals is not None else INGEST_TOTALS
         self.stop_event = threading.Event()
         self.spec = InputSpec(height=config.frame_height, width=config.frame_width)
         self._status: str | None = None
@@ -128,7 +141,10 @@ class CameraReader(threading.Thread):
         self._last_frame_wall: float | None = None
         # Counters the bench and the tests read.
         self.windows_emitted = 0
+        self.windows_still = 0
         self.sessions = 0
+        self.frames_decoded = 0
+        self.frames_not_decoded = 0
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -205,18 +221,19 @@ class CameraReader(threading.Thread):
             if not container.streams.video:
                 raise SourceError(f"{self._where(source)} has no video stream.")
             stream = container.streams.video[0]
-            # One thread per decoder: with dozens of cameras on two cores, frame threads
-            # would only add context switches.
-            stream.thread_type = "SLICE"
-            stream.codec_context.thread_count = 1
-            info = stream_info(stream)
             arrival_timed = container.format.name in ARRIVAL_TIMED_FORMATS
+            # The motion gate needs the packets' own timestamps to resume decoding from a
+            # keyframe; arrival-timed sources are intra-only (MJPEG) and never gated anyway.
+            decoder = AnalysisDecoder(
+                stream, options=self.decode_options, gated=not arrival_timed, totals=self.totals
+            )
+            info = stream_info(stream)
             if arrival_timed:
                 info = replace(info, time_base=ARRIVAL_TIME_BASE)
             # A file, an HLS playlist or a progressive HTTP video can be read faster than real
             # time; replayed at its own rate it behaves as a live camera and its windows never
             # get timestamps in the future. RTSP and devices are live already.
-            paced = source.type.paced and not arrival_timed
+            paced = self.paced and source.type.paced and not arrival_timed
             time_base = info.time_base
             origin: float | None = None
             last_arrival_pts = -1
@@ -232,6 +249,8 @@ class CameraReader(threading.Thread):
                 assert sampler.origin is not None, "set by the first frame offered"
                 ticks = [sampler.origin + slot.seconds for slot in slots]
                 segmenter.add_frame(frame_seconds, image, ticks=ticks)
+                if image is not None:
+                    decoder.pixels(frame_seconds, image)
                 self._frame_arrived(wall_origin + frame_seconds)
 
             for packet in self._packets(container, stream):
@@ -241,7 +260,7 @@ class CameraReader(threading.Thread):
                     # The demuxer's end-of-stream marker: it flushes the decoder, whose last
                     # frames (held back to reorder B-frames) belong to the last window too.
                     if origin is not None and not arrival_timed:
-                        for frame in packet.decode():
+                        for frame in decoder.flush(packet):
                             if frame.pts is not None:
                                 take(frame, float(frame.pts * time_base) - origin)
                     continue
@@ -284,11 +303,14 @@ class CameraReader(threading.Thread):
                     # Keep what came before the break; a new session gets a new keyframe and
                     # a new time origin.
                     for window in segmenter.flush():
-                        self._emit(window, info, wall_origin)
+                        self._emit(window, info, wall_origin, decoder)
+                    decoder.close()
                     raise SourceEnded(f"{gap}; starting the stream again") from gap
                 for window in closed:
-                    self._emit(window, info, wall_origin)
-                for frame in packet.decode():
+                    self._emit(window, info, wall_origin, decoder)
+                for frame in decoder.push(
+                    packet, seconds=seconds, window_start=segmenter.open_since
+                ):
                     take(
                         frame,
                         float(frame.pts * time_base) - origin
@@ -298,8 +320,12 @@ class CameraReader(threading.Thread):
                     delivered = True
             if not self.stop_event.is_set():
                 for window in segmenter.flush():
-                    self._emit(window, info, wall_origin)
-        return delivered
+                    self._emit(window, info, wall_origin, decoder)
+            decoder.close()
+            self.frames_decoded += decoder.frames_decoded
+            self.frames_not_decoded += decoder.frames_not_decoded
+        # Packets the motion gate kept undecoded arrived all the same: the source works.
+        return delivered or decoder.frames_not_decoded > 0
 
     def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
         # Demuxing the video stream alone is what keeps sound out of storage: a camera's audio
@@ -309,12 +335,26 @@ class CameraReader(threading.Thread):
 
     def _small(self, frame: Any) -> np.ndarray:
         # Same resize as training (ml.preprocess), so live windows look like training windows.
+        self.totals.add(frames_converted=1)
         return resize_frame(frame.to_ndarray(format="rgb24"), self.spec)
 
-    def _emit(self, window: Window, info: StreamInfo, wall_origin: float) -> None:
-        if len(window.frames) < 2 or not window.packets:
+    def _emit(
+        self, window: Window, info: StreamInfo, wall_origin: float, decoder: AnalysisDecoder
+    ) -> None:
+        if not window.packets:
             return
+        undecoded = False
+        if decoder.undecoded_in(window.start, window.end) and window.source_frames:
+            # Decoded in part only (overlapping windows): no half set of analysis frames.
+            window.frames, undecoded = [], True
+        elif len(window.frames) < 2:
+            # Nothing decoded in it (the motion gate saw a still scene), or too little to
+            # analyse: the footage is stored all the same, as a window without analysis frames.
+            window.frames = []
         self.windows_emitted += 1
+        still = not window.frames and not undecoded
+        self.windows_still += still
+        self.totals.add(windows=1, windows_still=int(still))
         try:
             self.on_window(
                 self.config,
@@ -323,6 +363,7 @@ class CameraReader(threading.Thread):
                     info=info,
                     wall_start=wall_origin + window.start,
                     wall_end=wall_origin + window.end,
+                    undecoded=undecoded,
                 ),
             )
         except Exception:
