@@ -102,7 +102,7 @@ def encode_still_clip(
                 output.mux(packet)
 
         for _ in range(round(seconds * fps)):
-            noisy = scene + rng.normal(0.0, noise, scene.shape)
+            noisy = scene + noise * rng.standard_normal(scene.shape, dtype=np.float32)
             put(av.VideoFrame.from_ndarray(np.clip(noisy, 0, 255).astype(np.uint8), "rgb24"))
         for source in then:
             with av.open(str(source)) as container:

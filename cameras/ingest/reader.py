@@ -188,6 +188,11 @@ class CameraReader(threading.Thread):
         if self.on_exit is not None:
             self.on_exit()
 
+    def play_once(self) -> bool:
+        """Read the source once in the calling thread (every clip of a file source), without
+        reconnecting: for the bench and tests. True when it delivered frames."""
+        return self._play(parse_source_uri(self.config.source_uri))
+
     @staticmethod
     def _where(source: Source) -> str:
         return redact(source.uri)
