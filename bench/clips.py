@@ -24,16 +24,19 @@ def encode_clip(
     fps: int = 25,
     gop: int = 25,
     repeat: int = 1,
+    preset: str = "ultrafast",
 ) -> Path:
     """Re-encode clips, one after another, as one constant-rate H.264 MP4 without B-frames.
 
     A camera's stream looks like this: fixed size and rate, a keyframe every `gop` frames.
+    `preset`: x264's; "ultrafast" turns the deblocking filter off, slower presets (as camera
+    encoders) keep it on, which is what decoder options such as skip_loop_filter act on.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(target), mode="w", options={"movflags": "+faststart"}) as output:
         stream = output.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast", "bf": "0", "g": str(gop), "keyint_min": str(gop)}
+        stream.options = {"preset": preset, "bf": "0", "g": str(gop), "keyint_min": str(gop)}
         index = 0
         for _ in range(repeat):
             for source in sources:

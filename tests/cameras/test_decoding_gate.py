@@ -10,8 +10,13 @@ import av
 import pytest
 
 from bench.clips import encode_still_clip
-from cameras.ingest.decoding import AnalysisDecoder, DecodeOptions, GateThresholds, IngestTotals
-from cameras.ingest.decoding import MotionGate
+from cameras.ingest.decoding import (
+    AnalysisDecoder,
+    DecodeOptions,
+    GateThresholds,
+    IngestTotals,
+    MotionGate,
+)
 from ml.preprocess import InputSpec, resize_frame
 
 FPS = 25
@@ -101,17 +106,20 @@ def decode_clip(clip: Path, *, gate: bool) -> tuple[AnalysisDecoder, list[tuple[
     frames: list[tuple[int, bytes]] = []
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
+        time_base = stream.time_base
+        assert time_base is not None
         decoder = AnalysisDecoder(
             stream, options=DecodeOptions(motion_gate=gate), totals=IngestTotals()
         )
         for packet in container.demux(stream):
             if packet.size == 0 or packet.pts is None:
                 continue
-            seconds = float(packet.pts * stream.time_base)
+            seconds = float(packet.pts * time_base)
             for frame in decoder.push(packet, seconds=seconds, window_start=seconds // 2 * 2):
+                assert frame.pts is not None
                 frames.append((frame.pts, bytes(frame.planes[0])))
                 image = resize_frame(frame.to_ndarray(format="rgb24"), InputSpec())
-                decoder.pixels(float(frame.pts * stream.time_base), image)
+                decoder.pixels(float(frame.pts * time_base), image)
         decoder.close()
     return decoder, frames
 

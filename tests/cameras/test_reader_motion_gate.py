@@ -86,7 +86,9 @@ def test_a_still_scene_is_stored_undecoded_as_skipped_windows(world: World, clip
     assert reader.frames_decoded + reader.frames_not_decoded == 500
     assert reader.windows_still >= 5
     segments = {s.pk: s for s in Segment.objects.filter(pk__in=stored)}
-    still = [(w, segments[pk]) for w, pk in zip(windows, stored, strict=True) if not w.window.frames]
+    still = [
+        (w, segments[pk]) for w, pk in zip(windows, stored, strict=True) if not w.window.frames
+    ]
     assert len(still) == reader.windows_still
     for closed, segment in still:
         assert segment.status == Segment.Status.SKIPPED
@@ -120,9 +122,7 @@ def test_a_fight_that_starts_in_a_still_scene_loses_no_window(tmp_path: Path, fi
     assert gated.frames_not_decoded > 0, "the gate was not engaged when the fight began"
     assert [w.window.start for w in windows] == [w.window.start for w in reference]
     fight_windows = [
-        (got, want)
-        for got, want in zip(windows, reference, strict=True)
-        if want.window.end > 10.0
+        (got, want) for got, want in zip(windows, reference, strict=True) if want.window.end > 10.0
     ]
     assert fight_windows
     for got, want in fight_windows:
@@ -134,7 +134,7 @@ def test_a_fight_that_starts_in_a_still_scene_loses_no_window(tmp_path: Path, fi
 
 @pytest.mark.parametrize("clip", fixture_clips(), ids=lambda p: p.stem)
 def test_the_fixture_clips_lose_no_window_to_the_gate(clip: Path) -> None:
-    gated, windows, _ = read(clip, gate=True)
+    _, windows, _ = read(clip, gate=True)
     _, reference, _ = read(clip, gate=False)
     assert len(windows) == len(reference)
     for got, want in zip(windows, reference, strict=True):
