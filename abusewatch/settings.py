@@ -440,8 +440,13 @@ INGEST_MOTION_GATE_LEARN_SECONDS = env_float("INGEST_MOTION_GATE_LEARN_SECONDS",
 INGEST_MOTION_GATE_PIXEL_STILL = env_float("INGEST_MOTION_GATE_PIXEL_STILL", 0.001)
 INGEST_MOTION_GATE_PIXEL_MOTION = env_float("INGEST_MOTION_GATE_PIXEL_MOTION", 0.004)
 # Skip H.264's deblocking filter when decoding for analysis: off, because ml.video (training,
-# evaluation) decodes with it and the pixels differ (figures in bench/bench_decode.py).
+# evaluation) decodes with it and the pixels differ: ~11 % less decoding on deblocked footage,
+# stage-1 scores move up to 0.028 over 24 clips (figures in bench/bench_decode.py).
 INGEST_SKIP_LOOP_FILTER = env_bool("INGEST_SKIP_LOOP_FILTER", False)
+# Scale analysis frames to the model's size in FFmpeg instead of OpenCV: ~1 % of a core less per
+# 640x360 camera, but stage-1 scores move (max 0.04 over 24 clips): off until ml.video decodes
+# the same way and the model is checked on it (figures in bench/bench_decode.py).
+INGEST_SCALE_IN_FFMPEG = env_bool("INGEST_SCALE_IN_FFMPEG", False)
 # How often run_ingest publishes its readers' totals to Redis for the bench (seconds).
 INGEST_STATS_SECONDS = env_float("INGEST_STATS_SECONDS", 5.0)
 # Most windows one inference task scores in one model call.

@@ -13,8 +13,9 @@ Measures CPU time (this process, one thread) per source frame of:
   size + `ml.preprocess.resize_frame` (OpenCV INTER_AREA, today's path, the one training used)
   against `frame.reformat(64, 64, "rgb24", interpolation="AREA")` in FFmpeg;
 - the whole reader (`CameraReader.play_once`, unpaced: demux, packet copies, decode, sampling,
-  conversion, windows), with and without the motion gate, as CPU seconds per stream second
-  (x 100 = % of a core per camera), and the share of frames the gate left undecoded.
+  conversion, windows), with and without the motion gate (and once with FFmpeg scaling), as
+  CPU seconds per stream second (x 100 = % of a core per camera), and the share of frames the
+  gate left undecoded.
 With `--scores N`, pixel-changing options are judged on the shipped model: stage 1 (the CNN's
 mean window score, as `ml.evaluate` computes it) of N clips of `--data` decoded as `ml.video`
 does against decoded with each option; prints the max and mean |delta score|.
@@ -115,7 +116,7 @@ def convert_ffmpeg(frames: list[Any], spec: InputSpec) -> int:
     return len(frames)
 
 
-def reader_run(path: Path, *, gate: bool) -> dict[str, float]:
+def reader_run(path: Path, *, gate: bool, scale_in_ffmpeg: bool = False) -> dict[str, float]:
     """The whole reader path over the file once; CPU seconds per stream second."""
     from cameras.ingest.decoding import DecodeOptions, IngestTotals
     from cameras.ingest.reader import CameraConfig, CameraReader
@@ -125,7 +126,7 @@ def reader_run(path: Path, *, gate: bool) -> dict[str, float]:
         CameraConfig(1, str(path), ANALYSIS_FPS, 2.0, 0.0, 64, 64),
         on_window=lambda *_: None,
         on_status=lambda *_: None,
-        decode_options=DecodeOptions(motion_gate=gate),
+        decode_options=DecodeOptions(motion_gate=gate, scale_in_ffmpeg=scale_in_ffmpeg),
         paced=False,
         totals=totals,
     )
@@ -262,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                 readers[f"{name}_gate_{'on' if gate else 'off'}"] = {
                     key: round(value, 4) for key, value in best.items()
                 }
+        runs = [reader_run(busy, gate=False, scale_in_ffmpeg=True) for _ in range(args.repeat)]
+        best = min(runs, key=lambda run: run["cpu_per_stream_second"])
+        readers["busy_gate_off_ffmpeg_scale"] = {k: round(v, 4) for k, v in best.items()}
         result["reader"] = readers
     if args.scores:
         result["scores"] = score_deltas(args.data, args.scores)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 
 from cameras.ingest.decoding import INGEST_TOTALS, AnalysisDecoder, DecodeOptions, IngestTotals
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
@@ -25,7 +24,7 @@ from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
 from cameras.sources import Source, SourceError, parse_source_uri
 from cameras.status_details import INGESTION_STOPPED, RECEIVING_VIDEO
 from ml.frames import FrameSampler
-from ml.preprocess import InputSpec, resize_frame
+from ml.preprocess import InputSpec
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +249,7 @@ class CameraReader(threading.Thread):
 
             def take(frame: Any, frame_seconds: float) -> None:
                 slots = sampler.slots(frame_seconds)
-                image = self._small(frame) if slots else None
+                image = decoder.small(frame, self.spec) if slots else None
                 assert sampler.origin is not None, "set by the first frame offered"
                 ticks = [sampler.origin + slot.seconds for slot in slots]
                 segmenter.add_frame(frame_seconds, image, ticks=ticks)
@@ -337,11 +336,6 @@ class CameraReader(threading.Thread):
         # track is never read, so no window can carry it (PIPA Art. 25(5)).
         # The end-of-stream marker (size 0) is passed on: decoding it flushes the decoder.
         yield from container.demux(stream)
-
-    def _small(self, frame: Any) -> np.ndarray:
-        # Same resize as training (ml.preprocess), so live windows look like training windows.
-        self.totals.add(frames_converted=1)
-        return resize_frame(frame.to_ndarray(format="rgb24"), self.spec)
 
     def _emit(
         self, window: Window, info: StreamInfo, wall_origin: float, decoder: AnalysisDecoder

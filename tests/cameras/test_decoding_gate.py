@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from bench.clips import encode_still_clip
@@ -139,3 +140,31 @@ def test_the_decoder_skips_most_of_a_still_clip_and_counts_what_it_skipped(
     assert len(everything) == 500
     for pts, plane in frames:
         assert plane == reference[pts]
+
+
+def test_scaling_in_ffmpeg_gives_model_sized_rgb_frames(still_clip: Path) -> None:
+    spec = InputSpec()
+    with av.open(str(still_clip)) as container:
+        stream = container.streams.video[0]
+        ffmpeg = AnalysisDecoder(
+            stream, options=DecodeOptions(scale_in_ffmpeg=True), totals=IngestTotals()
+        )
+        numpy = AnalysisDecoder(stream, options=DecodeOptions(), totals=IngestTotals())
+        frame = next(container.decode(stream))
+        small, reference = ffmpeg.small(frame, spec), numpy.small(frame, spec)
+    assert small.shape == reference.shape == (spec.height, spec.width, 3)
+    assert small.dtype == np.uint8
+    # Different pixels (hence off by default), but the same picture.
+    assert np.abs(small.astype(int) - reference.astype(int)).mean() < 3
+    assert ffmpeg.totals.frames_converted == 1
+
+
+def test_skip_loop_filter_reaches_the_decoder_only_when_asked(still_clip: Path) -> None:
+    for wanted in (False, True):
+        with av.open(str(still_clip)) as container:
+            stream = container.streams.video[0]
+            AnalysisDecoder(
+                stream, options=DecodeOptions(skip_loop_filter=wanted), totals=IngestTotals()
+            )
+            assert (stream.codec_context.options.get("skip_loop_filter") == "all") is wanted
+            assert next(container.decode(stream)).width == 640
