@@ -312,9 +312,12 @@ class CameraReader(threading.Thread):
                     raise SourceEnded(f"{gap}; starting the stream again") from gap
                 for window in closed:
                     self._emit(window, info, wall_origin, decoder)
-                for frame in decoder.push(
-                    packet, seconds=seconds, window_start=segmenter.open_since
-                ):
+                frames = decoder.push(packet, seconds=seconds, window_start=segmenter.open_since)
+                if not decoder.decoding:
+                    # Left undecoded by the motion gate, but a frame the camera sent: the
+                    # camera's health (last frame, measured fps) counts it.
+                    self._frame_arrived(wall_origin + seconds)
+                for frame in frames:
                     take(
                         frame,
                         float(frame.pts * time_base) - origin
