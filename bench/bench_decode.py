@@ -21,10 +21,34 @@ mean window score, as `ml.evaluate` computes it) of N clips of `--data` decoded 
 does against decoded with each option; prints the max and mean |delta score|.
 Prints a table and, as the last line, one JSON object.
 
-Figures (2026-11-30, AMD EPYC, 2 cores shared with three other jobs, load average ~1.5-2.5,
-AVX2 yes, AVX-512 no; `python -m bench.bench_decode --scores 24`): see the report of #14
-(helper "decode") and the table this prints; the decisions they led to are in the settings
-block "Ingest decoding" of abusewatch/settings.py.
+Figures of 2026-11-30 (#14, helper "decode"): "AMD EPYC", 2 cores, AVX2 yes, AVX-512 no,
+shared with three other jobs (load average 1.6-4.5 during the runs; CPU times, best of 3, vary
+by about +-25 % between runs). CPU ms per source frame of 640x360 25-fps H.264:
+
+| step | x264 ultrafast (no deblocking) | x264 veryfast (deblocking) |
+|---|---|---|
+| demux | 0.013 | 0.010 |
+| decode every frame | 0.27 | 0.35-0.42 |
+| decode, skip_loop_filter=all | 0.26-0.31 (no filter to skip) | 0.28-0.41 |
+| decode, flags2=+fast / skip_idct=all | no gain measurable | no gain measurable |
+| per KEPT frame: to_ndarray + resize_frame (today) | 1.15-1.20 | 0.98-1.10 |
+| per KEPT frame: frame.reformat(64, 64, "rgb24", AREA) | 0.16-0.20 | 0.20-0.25 |
+
+On the dataset's own clips (deblocked, mixed sizes) skip_loop_filter took decoding from 1.02
+to 0.91 ms a frame (-11 %). Whole reader per 640x360 25-fps camera (unpaced, % of one core):
+busy footage 2.2-2.9 % without the gate and 2.9-3.1 % with it (the gate never engages: 100 %
+decoded, its own cost within the noise); 1.3 % with FFmpeg scaling; a still noisy room (30 s)
+1.9-2.3 % without the gate and 0.6-0.8 % with it, 27 % of its frames decoded: the first 8 s
+(2 s of still pixels to learn from, 4 s of hold, to the next window), none after.
+Conversion at the analysis rate (10 of 25 frames x ~1.15 ms) is the largest single cost, then
+decoding (25 x ~0.27 ms).
+
+Stage 1 of the shipped model, 24 clips of surveillance-fight (12 fights, 12 calm), |score
+change| against ml.video's frames: skip_loop_filter max 0.028 / mean 0.005; FFmpeg scaling max
+0.041 / mean 0.007; both max 0.043 / mean 0.009 (51 CPU s). Both change pixels that ml.video
+and training do not see, and a 0.03-0.04 move can cross a band; both are settings, off
+(INGEST_SKIP_LOOP_FILTER, INGEST_SCALE_IN_FFMPEG). FFmpeg scaling is the lever worth taking
+next, in ml.video too, with the model's figures checked on it.
 """
 
 from __future__ import annotations

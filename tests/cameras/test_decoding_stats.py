@@ -58,10 +58,12 @@ def test_totals_add_up_across_threads() -> None:
     import threading
 
     totals = IngestTotals()
-    workers = [
-        threading.Thread(target=lambda: [totals.add(packets=1) for _ in range(1000)])
-        for _ in range(4)
-    ]
+
+    def count() -> None:
+        for _ in range(1000):
+            totals.add(packets=1)
+
+    workers = [threading.Thread(target=count) for _ in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -22,7 +22,7 @@ VIOLENT = sorted((FIXTURES / "fight").glob("*.mp4"))
 
 
 def read(
-    clip: Path, *, gate: bool, camera_id: int = 1, store: bool = False
+    clip: Path, *, gate: bool, camera_id: int = 1, store: bool = False, overlap: float = 0.0
 ) -> tuple[CameraReader, list[SessionWindow], list[int]]:
     """One pass over the clip as fast as it decodes; `store`: each window through the ingest
     command's callback, while the stream is open as in production."""
@@ -31,7 +31,7 @@ def read(
         source_uri=str(clip),
         analysis_fps=10.0,
         window_seconds=2.0,
-        window_overlap_seconds=0.0,
+        window_overlap_seconds=overlap,
         frame_height=64,
         frame_width=64,
     )
@@ -74,7 +74,12 @@ def packet_bytes(path: Path) -> list[bytes]:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("media_root")
-def test_a_still_scene_is_stored_undecoded_as_skipped_windows(world: World, clips) -> None:
+def test_a_still_scene_is_stored_undecoded_as_skipped_windows(
+    world: World, clips, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    # The decoded first windows would go to the inference queue: left out of the broker.
+    monkeypatch.setattr("detection.pipeline.enqueue", lambda pk, frames: queued.append(pk))
     reader, windows, stored = read(
         clips["still"], gate=True, camera_id=world.camera_a.pk, store=True
     )
@@ -90,8 +95,12 @@ def test_a_still_scene_is_stored_undecoded_as_skipped_windows(world: World, clip
         (w, segments[pk]) for w, pk in zip(windows, stored, strict=True) if not w.window.frames
     ]
     assert len(still) == reader.windows_still
+    # The windows decoded while the gate learnt are still too: the segment gate skips them.
+    assert not queued
+    assert all(s.status == Segment.Status.SKIPPED for s in segments.values())
     for closed, segment in still:
         assert segment.status == Segment.Status.SKIPPED
+        assert segment.pk not in queued
         assert segment.motion_score == 0.0
         assert segment.frame_count == 50  # the frames the camera sent, decoded or not
         # The original is the camera's bitstream, byte for byte, and plays on its own.
@@ -139,3 +148,43 @@ def test_the_fixture_clips_lose_no_window_to_the_gate(clip: Path) -> None:
     assert len(windows) == len(reference)
     for got, want in zip(windows, reference, strict=True):
         assert len(got.window.frames) == len(want.window.frames)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("media_root")
+def test_overlapping_windows_are_analysed_whole_or_not_at_all(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """With overlap, decoding stops where a window starts that the previous one overlaps: that
+    window is decoded in part, so it carries no analysis frames and the worker decodes its
+    stored original instead (pending, no motion score); none is analysed on half its frames."""
+    queued: dict[int, object] = {}
+    # What would go to the inference queue (left out of the broker: other tests count it).
+    monkeypatch.setattr(
+        "detection.pipeline.enqueue", lambda pk, frames: queued.__setitem__(pk, frames)
+    )
+    clip = encode_still_clip(tmp_path / "still-then-fight.mp4", seconds=10, then=VIOLENT[:1])
+    gated, windows, stored = read(
+        clip, gate=True, camera_id=world.camera_a.pk, store=True, overlap=1.0
+    )
+    connection.close()
+    _, reference, _ = read(clip, gate=False, overlap=1.0)
+    assert [w.window.start for w in windows] == [w.window.start for w in reference]
+    partial = [w for w in windows if w.undecoded]
+    assert partial and all(not w.window.frames for w in partial)
+    assert gated.windows_still > 0
+    segments = {s.pk: s for s in Segment.objects.filter(pk__in=stored)}
+    for closed, segment_id, want in zip(windows, stored, reference, strict=True):
+        segment = segments[segment_id]
+        if closed.undecoded:
+            assert segment.status == Segment.Status.PENDING and segment.motion_score is None
+            assert queued[segment_id] is None  # no frames: the worker decodes the original
+        elif closed.window.frames:
+            assert len(closed.window.frames) == len(want.window.frames)
+            for a, b in zip(closed.window.frames, want.window.frames, strict=True):
+                np.testing.assert_array_equal(a, b)
+        else:
+            assert segment.status == Segment.Status.SKIPPED and segment.motion_score == 0.0
+            assert segment_id not in queued
+        if want.window.end > 10.0:  # the fight
+            assert len(closed.window.frames) == len(want.window.frames)
