@@ -48,6 +48,9 @@ class GateThresholds:
     # Decoded frames must look still for this long before the packet sizes seen meanwhile are
     # taken as the camera's still level.
     learn_seconds: float = 2.0
+    # While still, the level follows the largest P-frame of this many seconds (never above what
+    # pixels taught it): a scene that turned quieter (lights off) gets a lower threshold.
+    level_seconds: float = 10.0
     # Pixel motion: mean absolute difference (0-1) between consecutive analysis frames. A
     # stretch counts as still when its mean stays below `pixel_still` (half the segment motion
     # gate's default, so learning errs towards decoding); one pair at or above `pixel_motion`
@@ -74,6 +77,10 @@ class MotionGate:
         self._still_since: float | None = None
         self._still_differences: list[float] = []
         self._sizes: deque[tuple[float, int]] = deque()  # P-frame sizes while decoding
+        # Still P-frames of the last level_seconds, as a sliding maximum: sizes decrease from
+        # the front, so the first is the largest.
+        self._still_sizes: deque[tuple[float, int]] = deque()
+        self._still_from: float | None = None
 
     @property
     def threshold(self) -> float | None:
@@ -87,14 +94,26 @@ class MotionGate:
             threshold = self.threshold
             if threshold is None or size > threshold:
                 self.last_motion = max(self.last_motion, seconds)
-            elif self.level is not None and self.anchor is not None:
-                # A quieter scene (lights off) lowers the level so small motion still shows.
-                self.level = min(self.anchor, 0.95 * self.level + 0.05 * size)
+            elif self.anchor is not None:
+                self._lower_level(size, seconds)
             self._sizes.append((seconds, size))
             horizon = seconds - self.thresholds.learn_seconds - self.thresholds.hold_seconds
             while self._sizes and self._sizes[0][0] < horizon:
                 self._sizes.popleft()
         return self.moving(seconds)
+
+    def _lower_level(self, size: int, seconds: float) -> None:
+        assert self.anchor is not None
+        sizes = self._still_sizes
+        while sizes and sizes[-1][1] <= size:
+            sizes.pop()
+        sizes.append((seconds, size))
+        while sizes[0][0] < seconds - self.thresholds.level_seconds:
+            sizes.popleft()
+        if self._still_from is None:
+            self._still_from = seconds
+        if seconds - self._still_from >= self.thresholds.level_seconds:
+            self.level = min(self.anchor, float(sizes[0][1]))
 
     def moving(self, seconds: float) -> bool:
         return self.level is None or seconds - self.last_motion < self.thresholds.hold_seconds
@@ -118,6 +137,8 @@ class MotionGate:
         sizes = [size for at, size in self._sizes if at >= self._still_since - EPSILON]
         if mean < self.thresholds.pixel_still and sizes:
             self.level = self.anchor = float(max(sizes))
+            self._still_sizes.clear()
+            self._still_from = None
         self._still_since = seconds
         self._still_differences.clear()
 

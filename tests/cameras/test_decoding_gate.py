@@ -92,9 +92,20 @@ def test_packets_alone_never_raise_the_still_level() -> None:
 
 def test_a_quieter_scene_lowers_the_level_so_small_motion_still_shows() -> None:
     gate = learnt_gate(1000)  # threshold 2200 bytes
-    feed(gate, [100] * FPS * 10, start=10.0)
-    assert gate.threshold is not None and gate.threshold < 600
-    assert gate.observe(700, keyframe=False, seconds=21.0)
+    feed(gate, [100] * FPS * 12, start=10.0)
+    # Now the largest P-frame of the last 10 s: 100 bytes, threshold 400.
+    assert gate.threshold == 400
+    assert gate.observe(700, keyframe=False, seconds=23.0)
+
+
+def test_the_level_follows_the_largest_still_packet_not_the_typical_one() -> None:
+    """A noisy scene's P-frames vary (the one after a keyframe is the largest): the level must
+    stay above all of them, or each keyframe would read as motion."""
+    gate = MotionGate(THRESHOLDS)
+    sizes = [2600 if index % FPS == 1 else 1100 for index in range(FPS * 60)]
+    decoded = feed(gate, sizes, pixels=0.0008)
+    assert gate.level == 2600
+    assert not any(decoded[FPS * 10 :])
 
 
 @pytest.fixture(scope="module")
