@@ -435,6 +435,9 @@ INGEST_MOTION_GATE_MARGIN_BYTES = env_int("INGEST_MOTION_GATE_MARGIN_BYTES", 200
 INGEST_MOTION_GATE_HOLD_SECONDS = env_float("INGEST_MOTION_GATE_HOLD_SECONDS", 4.0)
 # Seconds of still decoded pixels before their P-frame sizes become the still level.
 INGEST_MOTION_GATE_LEARN_SECONDS = env_float("INGEST_MOTION_GATE_LEARN_SECONDS", 2.0)
+# While still, the level follows the largest P-frame of this many seconds (a scene that turned
+# quieter gets a lower threshold; only pixels can raise it).
+INGEST_MOTION_GATE_LEVEL_SECONDS = env_float("INGEST_MOTION_GATE_LEVEL_SECONDS", 10.0)
 # Pixel motion (mean |difference| of consecutive analysis frames, 0-1): a stretch below STILL
 # is still; one pair at or above MOTION is motion.
 INGEST_MOTION_GATE_PIXEL_STILL = env_float("INGEST_MOTION_GATE_PIXEL_STILL", 0.001)

@@ -40,6 +40,13 @@ busy footage 2.2-2.9 % without the gate and 2.9-3.1 % with it (the gate never en
 decoded, its own cost within the noise); 1.3 % with FFmpeg scaling; a still noisy room (30 s)
 1.9-2.3 % without the gate and 0.6-0.8 % with it, 27 % of its frames decoded: the first 8 s
 (2 s of still pixels to learn from, 4 s of hold, to the next window), none after.
+The gate and sensor noise (still room, noise sd in grey levels; ultrafast): sd 2 (P-frames
+~80 bytes), 60 s: 13 % decoded; sd 4 (~1.1 kB), 30 s: 27 % decoded; sd 8 (~25 kB), 30 s: 100 %
+decoded: its 64-px frames differ by more than INGEST_MOTION_GATE_PIXEL_STILL, so the gate never
+learns a still level (such windows are above the segment motion gate too, and analysed). A
+fight that starts in a still room (its first frame held 10 s with noise sd 2, then the fight
+from there: tests/cameras/test_reader_motion_gate.py) was flagged by the first or the fifth
+P-frame of the fight, and every window from its start decoded frame for frame as without gate.
 Conversion at the analysis rate (10 of 25 frames x ~1.15 ms) is the largest single cost, then
 decoding (25 x ~0.27 ms).
 

@@ -168,6 +168,7 @@ class DecodeOptions:
                 margin_bytes=int(getattr(settings, "INGEST_MOTION_GATE_MARGIN_BYTES", 200)),
                 hold_seconds=float(getattr(settings, "INGEST_MOTION_GATE_HOLD_SECONDS", 4.0)),
                 learn_seconds=float(getattr(settings, "INGEST_MOTION_GATE_LEARN_SECONDS", 2.0)),
+                level_seconds=float(getattr(settings, "INGEST_MOTION_GATE_LEVEL_SECONDS", 10.0)),
                 pixel_still=float(getattr(settings, "INGEST_MOTION_GATE_PIXEL_STILL", 0.001)),
                 pixel_motion=float(getattr(settings, "INGEST_MOTION_GATE_PIXEL_MOTION", 0.004)),
             ),

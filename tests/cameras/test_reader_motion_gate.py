@@ -123,9 +123,13 @@ def test_busy_footage_is_decoded_whole(clips) -> None:
 
 @pytest.mark.parametrize("fight", VIOLENT, ids=lambda p: p.stem)
 def test_a_fight_that_starts_in_a_still_scene_loses_no_window(tmp_path: Path, fight: Path):
-    """10 s of a still, noisy room (the gate has stopped decoding), then a fixture fight: every
-    window from the fight's start is decoded as without the gate, frame for frame."""
-    clip = encode_still_clip(tmp_path / "still-then-fight.mp4", seconds=10, then=[fight])
+    """10 s of the fight's own first frame with sensor noise (the room before anyone moves;
+    the gate has stopped decoding), then the fight from that frame on, so motion starts in the
+    same scene, not with a cut: every window from the fight's start is decoded as without the
+    gate, frame for frame."""
+    clip = encode_still_clip(
+        tmp_path / "still-then-fight.mp4", seconds=10, background=fight, then=[fight]
+    )
     gated, windows, _ = read(clip, gate=True)
     _, reference, _ = read(clip, gate=False)
     assert gated.frames_not_decoded > 0, "the gate was not engaged when the fight began"
