@@ -17,6 +17,7 @@ from cameras.ingest.decoding import (
     GateThresholds,
     IngestTotals,
     MotionGate,
+    pixel_motion,
 )
 from ml.preprocess import InputSpec, resize_frame
 
@@ -179,3 +180,11 @@ def test_skip_loop_filter_reaches_the_decoder_only_when_asked(still_clip: Path) 
             )
             assert (stream.codec_context.options.get("skip_loop_filter") == "all") is wanted
             assert next(container.decode(stream)).width == 640
+
+
+def test_pixel_motion_is_the_mean_absolute_difference() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    expected = np.abs(a.astype(int) - b.astype(int)).mean() / 255
+    assert pixel_motion(a, b) == pytest.approx(expected, abs=1e-12)
+    assert pixel_motion(a, a) == 0.0
