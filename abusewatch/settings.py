@@ -423,6 +423,35 @@ INGEST_STATUS_SECONDS = env_float("INGEST_STATUS_SECONDS", 5.0)
 PREVIEW_TRANSCODE_FPS = env_float("PREVIEW_TRANSCODE_FPS", 12.0)
 # Windows whose mean frame difference (0-1) is below this skip the model: nothing moves.
 MOTION_GATE_THRESHOLD = env_float("MOTION_GATE_THRESHOLD", 0.002)
+# --- Ingest decoding (helper "decode", #14 item 2; see cameras/ingest/decoding.py) ---
+# Compressed-domain motion gate: while a camera's P-frames stay as small as those of a stretch
+# its decoded pixels showed still, its frames are not decoded (every packet is still stored);
+# motion resumes decoding from the open window's keyframe. Still windows are stored as skipped.
+INGEST_MOTION_GATE = env_bool("INGEST_MOTION_GATE", True)
+# A P-frame larger than RATIO x the still level + MARGIN_BYTES is a sign of motion.
+INGEST_MOTION_GATE_RATIO = env_float("INGEST_MOTION_GATE_RATIO", 2.0)
+INGEST_MOTION_GATE_MARGIN_BYTES = env_int("INGEST_MOTION_GATE_MARGIN_BYTES", 200)
+# Decoding goes on this long after the last sign of motion (then stops where a window starts).
+INGEST_MOTION_GATE_HOLD_SECONDS = env_float("INGEST_MOTION_GATE_HOLD_SECONDS", 4.0)
+# Seconds of still decoded pixels before their P-frame sizes become the still level.
+INGEST_MOTION_GATE_LEARN_SECONDS = env_float("INGEST_MOTION_GATE_LEARN_SECONDS", 2.0)
+# While still, the level follows the largest P-frame of this many seconds (a scene that turned
+# quieter gets a lower threshold; only pixels can raise it).
+INGEST_MOTION_GATE_LEVEL_SECONDS = env_float("INGEST_MOTION_GATE_LEVEL_SECONDS", 10.0)
+# Pixel motion (mean |difference| of consecutive analysis frames, 0-1): a stretch below STILL
+# is still; one pair at or above MOTION is motion.
+INGEST_MOTION_GATE_PIXEL_STILL = env_float("INGEST_MOTION_GATE_PIXEL_STILL", 0.001)
+INGEST_MOTION_GATE_PIXEL_MOTION = env_float("INGEST_MOTION_GATE_PIXEL_MOTION", 0.004)
+# Skip H.264's deblocking filter when decoding for analysis: off, because ml.video (training,
+# evaluation) decodes with it and the pixels differ: ~11 % less decoding on deblocked footage,
+# stage-1 scores move up to 0.028 over 24 clips (figures in bench/bench_decode.py).
+INGEST_SKIP_LOOP_FILTER = env_bool("INGEST_SKIP_LOOP_FILTER", False)
+# Scale analysis frames to the model's size in FFmpeg instead of OpenCV: ~1 % of a core less per
+# 640x360 camera, but stage-1 scores move (max 0.04 over 24 clips): off until ml.video decodes
+# the same way and the model is checked on it (figures in bench/bench_decode.py).
+INGEST_SCALE_IN_FFMPEG = env_bool("INGEST_SCALE_IN_FFMPEG", False)
+# How often run_ingest publishes its readers' totals to Redis for the bench (seconds).
+INGEST_STATS_SECONDS = env_float("INGEST_STATS_SECONDS", 5.0)
 # Most windows one inference task scores in one model call.
 INFERENCE_BATCH_MAX = env_int("INFERENCE_BATCH_MAX", 32)
 # How long decoded analysis frames wait in Redis for the inference worker.

@@ -164,6 +164,15 @@ def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int | 
     detection).
     """
     window, info = closed.window, closed.info
+    if len(window.frames) >= 2:
+        motion: float | None = motion_score(window.frames)
+        analysis_frames: np.ndarray | None = np.stack(window.frames)
+    elif closed.undecoded:
+        # Decoded in part by the reader: the worker decodes the stored original instead.
+        motion, analysis_frames = None, None
+    else:
+        # The reader's motion gate decoded nothing in it (a still scene): stored, not analysed.
+        motion, analysis_frames = 0.0, None
     with tempfile.TemporaryDirectory(prefix="abusewatch-window-") as folder:
         original = Path(folder) / f"original{info.original_suffix}"
         remux_packets(window.packets, info, original)
@@ -184,9 +193,9 @@ def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int | 
             original=original,
             preview=preview,
             preview_is_original=info.browser_playable,
-            motion_score=motion_score(window.frames),
-            frame_count=window.source_frames,
-            analysis_frames=np.stack(window.frames),
+            motion_score=motion,
+            frame_count=max(window.source_frames, window.sent_frames),
+            analysis_frames=analysis_frames,
         )
     return segment.pk
 

@@ -19,12 +19,19 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
+from cameras.ingest.decoding import (
+    INGEST_TOTALS,
+    AnalysisDecoder,
+    DecodeOptions,
+    IngestTotals,
+    analysis_image,
+)
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
 from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
 from cameras.sources import Source, SourceError, parse_source_uri
 from cameras.status_details import DETECT_STREAM_UNAVAILABLE, INGESTION_STOPPED, RECEIVING_VIDEO
 from ml.frames import FrameSampler
-from ml.preprocess import InputSpec, resize_frame
+from ml.preprocess import InputSpec
 
 if TYPE_CHECKING:
     from cameras.ingest.analysis_stream import DetectFeed
@@ -71,6 +78,9 @@ class SessionWindow:
     info: StreamInfo
     wall_start: float
     wall_end: float
+    # The motion gate left part of the window undecoded (it stopped where an overlapping window
+    # began): its analysis frames are not all here, so the original must be decoded for them.
+    undecoded: bool = False
 
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
@@ -116,7 +126,13 @@ class CameraReader(threading.Thread):
         read_timeout: float = 5.0,
         status_interval: float = 5.0,
         on_exit: Callable[[], None] | None = None,
+        decode_options: DecodeOptions | None = None,
+        paced: bool = True,
+        totals: IngestTotals | None = None,
     ) -> None:
+        """`decode_options`: decoder options and the motion gate (default: from settings).
+        `paced=False` reads a file as fast as it decodes (bench, tests); `totals`: the counters
+        this reader adds to (default: the process's, published by run_ingest)."""
         super().__init__(name=f"camera-{config.camera_id}", daemon=True)
         self.config = config
         self.on_window = on_window
@@ -126,6 +142,9 @@ class CameraReader(threading.Thread):
         self.read_timeout = read_timeout
         self.status_interval = status_interval
         self.on_exit = on_exit
+        self.decode_options = decode_options or DecodeOptions.from_settings()
+        self.paced = paced
+        self.totals = totals if totals is not None else INGEST_TOTALS
         self.stop_event = threading.Event()
         self.spec = InputSpec(height=config.frame_height, width=config.frame_width)
         self._status: str | None = None
@@ -137,7 +156,10 @@ class CameraReader(threading.Thread):
         self.detect_feed: DetectFeed | None = None
         # Counters the bench and the tests read.
         self.windows_emitted = 0
+        self.windows_still = 0
         self.sessions = 0
+        self.frames_decoded = 0
+        self.frames_not_decoded = 0
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -180,6 +202,11 @@ class CameraReader(threading.Thread):
             self._report("offline", INGESTION_STOPPED)
         if self.on_exit is not None:
             self.on_exit()
+
+    def play_once(self) -> bool:
+        """Read the source once in the calling thread (every clip of a file source), without
+        reconnecting: for the bench and tests. True when it delivered frames."""
+        return self._play(parse_source_uri(self.config.source_uri))
 
     @staticmethod
     def _where(source: Source) -> str:
@@ -228,6 +255,11 @@ class CameraReader(threading.Thread):
         )
         return self.detect_feed
 
+    def _small(self, frame: Any) -> np.ndarray:
+        """A detect-stream frame as the model's input, converted as the main stream's are."""
+        self.totals.add(frames_converted=1)
+        return analysis_image(frame, self.spec, scale_in_ffmpeg=self.decode_options.scale_in_ffmpeg)
+
     def _detect_unavailable(self, reason: str | None) -> None:
         detail = RECEIVING_VIDEO if reason is None else f"{DETECT_STREAM_UNAVAILABLE} {reason}"
         if detail != self._online_detail:
@@ -251,18 +283,19 @@ class CameraReader(threading.Thread):
             if not container.streams.video:
                 raise SourceError(f"{self._where(source)} has no video stream.")
             stream = container.streams.video[0]
-            # One thread per decoder: with dozens of cameras on two cores, frame threads
-            # would only add context switches.
-            stream.thread_type = "SLICE"
-            stream.codec_context.thread_count = 1
-            info = stream_info(stream)
             arrival_timed = container.format.name in ARRIVAL_TIMED_FORMATS
+            # The motion gate needs the packets' own timestamps to resume decoding from a
+            # keyframe; arrival-timed sources are intra-only (MJPEG) and never gated anyway.
+            decoder = AnalysisDecoder(
+                stream, options=self.decode_options, gated=not arrival_timed, totals=self.totals
+            )
+            info = stream_info(stream)
             if arrival_timed:
                 info = replace(info, time_base=ARRIVAL_TIME_BASE)
             # A file, an HLS playlist or a progressive HTTP video can be read faster than real
             # time; replayed at its own rate it behaves as a live camera and its windows never
             # get timestamps in the future. RTSP and devices are live already.
-            paced = source.type.paced and not arrival_timed
+            paced = self.paced and source.type.paced and not arrival_timed
             time_base = info.time_base
             origin: float | None = None
             last_arrival_pts = -1
@@ -274,7 +307,7 @@ class CameraReader(threading.Thread):
 
             def take(frame: Any, frame_seconds: float) -> None:
                 slots = sampler.slots(frame_seconds)
-                image = self._small(frame) if slots else None
+                image = decoder.small(frame, self.spec) if slots else None
                 assert sampler.origin is not None, "set by the first frame offered"
                 ticks = [sampler.origin + slot.seconds for slot in slots]
                 if detect is not None:
@@ -282,6 +315,8 @@ class CameraReader(threading.Thread):
                     ticks = detect.ticks_after_detect(ticks)
                     image = image if ticks else None
                 segmenter.add_frame(frame_seconds, image, ticks=ticks)
+                if image is not None:
+                    decoder.pixels(frame_seconds, image)
                 if detect is None:  # else counted per packet below
                     self._frame_arrived(wall_origin + frame_seconds)
 
@@ -295,7 +330,7 @@ class CameraReader(threading.Thread):
                     # frames (held back to reorder B-frames) belong to the last window too.
                     main_analysed = detect is None or detect.fallback
                     if origin is not None and not arrival_timed and main_analysed:
-                        for frame in packet.decode():
+                        for frame in decoder.flush(packet):
                             if frame.pts is not None:
                                 take(frame, float(frame.pts * time_base) - origin)
                     continue
@@ -349,13 +384,19 @@ class CameraReader(threading.Thread):
                     if detect is not None:
                         detect.close(None, segmenter.add_frame)
                     for window in segmenter.flush():
-                        self._emit(window, info, wall_origin)
+                        self._emit(window, info, wall_origin, decoder)
+                    decoder.close()
                     raise SourceEnded(f"{gap}; starting the stream again") from gap
                 for window in closed:
-                    self._emit(window, info, wall_origin)
+                    self._emit(window, info, wall_origin, decoder)
                 if not decode:
-                    continue
-                for frame in packet.decode():
+                    continue  # the detect stream is analysed: the main one is only recorded
+                frames = decoder.push(packet, seconds=seconds, window_start=segmenter.open_since)
+                if not decoder.decoding and detect is None:
+                    # Left undecoded by the motion gate, but a frame the camera sent: the
+                    # camera's health (last frame, measured fps) counts it.
+                    self._frame_arrived(wall_origin + seconds)
+                for frame in frames:
                     take(
                         frame,
                         float(frame.pts * time_base) - origin
@@ -367,8 +408,12 @@ class CameraReader(threading.Thread):
                 if detect is not None:
                     detect.close(seconds, segmenter.add_frame)
                 for window in segmenter.flush():
-                    self._emit(window, info, wall_origin)
-        return delivered
+                    self._emit(window, info, wall_origin, decoder)
+            decoder.close()
+            self.frames_decoded += decoder.frames_decoded
+            self.frames_not_decoded += decoder.frames_not_decoded
+        # Packets the motion gate kept undecoded arrived all the same: the source works.
+        return delivered or decoder.frames_not_decoded > 0
 
     def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
         # Demuxing the video stream alone is what keeps sound out of storage: a camera's audio
@@ -376,14 +421,23 @@ class CameraReader(threading.Thread):
         # The end-of-stream marker (size 0) is passed on: decoding it flushes the decoder.
         yield from container.demux(stream)
 
-    def _small(self, frame: Any) -> np.ndarray:
-        # Same resize as training (ml.preprocess), so live windows look like training windows.
-        return resize_frame(frame.to_ndarray(format="rgb24"), self.spec)
-
-    def _emit(self, window: Window, info: StreamInfo, wall_origin: float) -> None:
-        if len(window.frames) < 2 or not window.packets:
+    def _emit(
+        self, window: Window, info: StreamInfo, wall_origin: float, decoder: AnalysisDecoder
+    ) -> None:
+        if not window.packets:
             return
+        undecoded = False
+        if decoder.undecoded_in(window.start, window.end) and window.source_frames:
+            # Decoded in part only (overlapping windows): no half set of analysis frames.
+            window.frames, undecoded = [], True
+        elif len(window.frames) < 2:
+            # Nothing decoded in it (the motion gate saw a still scene), or too little to
+            # analyse: the footage is stored all the same, as a window without analysis frames.
+            window.frames = []
         self.windows_emitted += 1
+        still = not window.frames and not undecoded
+        self.windows_still += still
+        self.totals.add(windows=1, windows_still=int(still))
         try:
             self.on_window(
                 self.config,
@@ -392,6 +446,7 @@ class CameraReader(threading.Thread):
                     info=info,
                     wall_start=wall_origin + window.start,
                     wall_end=wall_origin + window.end,
+                    undecoded=undecoded,
                 ),
             )
         except Exception:

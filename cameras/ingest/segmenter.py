@@ -33,6 +33,9 @@ class Window:
     frames: list[np.ndarray] = field(default_factory=list)
     # Every decoded source frame inside the window, not only the analysis ones.
     source_frames: int = 0
+    # Every frame the camera sent inside the window (its packets), decoded or not: fewer
+    # decoded than sent means the reader's motion gate left (part of) the window undecoded.
+    sent_frames: int = 0
 
 
 class Segmenter:
@@ -98,6 +101,11 @@ class Segmenter:
                 f"interval to at most {self.max_gap_seconds:.0f} s)"
             )
 
+    @property
+    def open_since(self) -> float | None:
+        """Start of the earliest window still open (None before the first keyframe)."""
+        return self._start
+
     def add_frame(
         self, seconds: float, image: np.ndarray | None, *, ticks: Sequence[float] | None = None
     ) -> None:
@@ -120,7 +128,9 @@ class Segmenter:
         windows: list[Window] = []
         if self._start is not None and self._packets:
             end = self._last_seconds + self._frame_step
-            if end - self._start >= self.length * self.min_fraction and self._frames:
+            # Kept even without analysis frames: a still stretch the reader did not decode is
+            # footage all the same.
+            if end - self._start >= self.length * self.min_fraction:
                 windows.append(self._cut(end))
         self._packets.clear()
         self._frames.clear()
@@ -141,7 +151,15 @@ class Segmenter:
         packets = [p for i, p in enumerate(self._packets) if i >= lead and p.seconds < end]
         frames = [image for seconds, image in self._frames if start <= seconds < end]
         count = sum(1 for seconds in self._source_frame_times if start <= seconds < end)
-        return Window(start=start, end=end, packets=packets, frames=frames, source_frames=count)
+        sent = sum(1 for packet in packets if start <= packet.seconds < end)
+        return Window(
+            start=start,
+            end=end,
+            packets=packets,
+            frames=frames,
+            source_frames=count,
+            sent_frames=sent,
+        )
 
     def _advance(self) -> None:
         assert self._start is not None
