@@ -469,3 +469,13 @@ INFERENCE_STAGE2_COST_SECONDS = env_float("INFERENCE_STAGE2_COST_SECONDS", 1.0)
 # Windows deferred, skipped for capacity or decided without stage 2 in this many recent
 # minutes show the camera as "Over capacity" to its centre's admins and to operators.
 CAPACITY_NOTICE_MINUTES = env_int("CAPACITY_NOTICE_MINUTES", 5)
+# Refused at start rather than misbehaving later: a negative bound means nothing, and a window
+# deferred after INFERENCE_MAX_LAG_SECONDS must have time left before it is skipped.
+if min(INFERENCE_MAX_LAG_SECONDS, INFERENCE_STAGE2_MAX_LAG_SECONDS) < 0:
+    raise ImproperlyConfigured(
+        "INFERENCE_MAX_LAG_SECONDS and INFERENCE_STAGE2_MAX_LAG_SECONDS must be 0 or more"
+    )
+if INFERENCE_DEFERRED_MAX_AGE_SECONDS <= INFERENCE_MAX_LAG_SECONDS:
+    raise ImproperlyConfigured(
+        "INFERENCE_DEFERRED_MAX_AGE_SECONDS must be longer than INFERENCE_MAX_LAG_SECONDS"
+    )

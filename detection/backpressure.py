@@ -127,12 +127,25 @@ def stage2_admit(segments: Sequence[Segment], *, now: dt.datetime | None = None)
 def defer_stale(*, now: dt.datetime | None = None) -> int:
     """Mark deferred every pending window stored more than INFERENCE_MAX_LAG_SECONDS ago: the
     worker running this is behind, and scoring those first would make every fresh window late
-    too. One UPDATE; returns how many were deferred."""
+    too. Returns how many were deferred.
+
+    Their decoded frames leave Redis (~200 kB a window): under a long overload they would fill
+    its memory (96 cameras for INFERENCE_DEFERRED_MAX_AGE_SECONDS: gigabytes). Idle time decodes
+    the stored original instead, as for any window whose frames are gone.
+    """
     now = now or timezone.now()
     bound = now - dt.timedelta(seconds=settings.INFERENCE_MAX_LAG_SECONDS)
-    deferred = Segment.objects.filter(
+    stale = Segment.objects.filter(
         status=Segment.Status.PENDING, deferred_at__isnull=True, created_at__lt=bound
-    ).update(deferred_at=now)
+    )
+    deferred = 0
+    while True:
+        # In chunks: a query's parameter count is bounded (SQLite), a backlog is not.
+        chunk = list(stale.order_by("created_at").values_list("pk", flat=True)[:DEFER_CHUNK])
+        if not chunk:
+            break
+        deferred += stale.filter(pk__in=chunk).update(deferred_at=now)
+        inference.frames_forget(chunk)
     if deferred:
         logger.warning(
             "inference behind by more than %g s: %d window(s) deferred to idle time",
@@ -140,6 +153,9 @@ def defer_stale(*, now: dt.datetime | None = None) -> int:
             deferred,
         )
     return deferred
+
+
+DEFER_CHUNK = 500
 
 
 def deferred_waiting() -> QuerySet[Segment]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import numpy as np
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -45,7 +46,12 @@ def test_only_pending_windows_stored_longer_ago_than_the_lag_bound_are_deferred(
     old = _stored(world.camera_a, 31, status=Segment.Status.PENDING)
     fresh = _stored(world.camera_a, 5, status=Segment.Status.PENDING)
     done = _stored(world.camera_a, 600, status=Segment.Status.ANALYSED)
+    for segment in (old, fresh):
+        inference.frames_put(segment.pk, np.zeros((2, 4, 4, 3), dtype=np.uint8))
     assert backpressure.defer_stale() == 1
+    # A deferred window's frames leave Redis (idle time decodes its original); fresh ones stay.
+    assert inference.frames_get(old.pk) is None and inference.frames_get(fresh.pk) is not None
+    inference.frames_forget([fresh.pk])
     old.refresh_from_db(), fresh.refresh_from_db(), done.refresh_from_db()
     assert old.deferred_at is not None and old.status == Segment.Status.PENDING
     assert fresh.deferred_at is None and done.deferred_at is None
