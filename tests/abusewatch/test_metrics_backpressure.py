@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -64,7 +65,7 @@ def test_metrics_show_the_backlog_and_what_was_skipped_for_capacity(
     assert one(samples, "abusewatch_queue_depth", queue="pose") == 2
 
 
-def _health() -> tuple[int, dict]:
+def _health() -> tuple[int, dict[str, Any]]:
     response = Client().get("/healthz")
     return response.status_code, json.loads(response.content)
 

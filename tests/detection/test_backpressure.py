@@ -52,7 +52,8 @@ def test_only_pending_windows_stored_longer_ago_than_the_lag_bound_are_deferred(
     # A deferred window's frames leave Redis (idle time decodes its original); fresh ones stay.
     assert inference.frames_get(old.pk) is None and inference.frames_get(fresh.pk) is not None
     inference.frames_forget([fresh.pk])
-    old.refresh_from_db(), fresh.refresh_from_db(), done.refresh_from_db()
+    for segment in (old, fresh, done):
+        segment.refresh_from_db()
     assert old.deferred_at is not None and old.status == Segment.Status.PENDING
     assert fresh.deferred_at is None and done.deferred_at is None
     assert backpressure.defer_stale() == 0, "a deferred window is not deferred again"
@@ -122,7 +123,8 @@ def test_the_reconciler_skips_deferred_windows_past_their_age_and_never_requeues
     assert report.expired == [too_old.pk]
     # Deferred windows are known, not lost: neither queued again nor failed for attempts.
     assert report.requeued == [] and report.failed == [] and no_requeue == []
-    too_old.refresh_from_db(), waiting.refresh_from_db()
+    too_old.refresh_from_db()
+    waiting.refresh_from_db()
     assert too_old.status == Segment.Status.SKIPPED
     assert too_old.status_reason == "over capacity: not analysed within 10 min"
     assert waiting.status == Segment.Status.PENDING and waiting.analysis_attempts == 3

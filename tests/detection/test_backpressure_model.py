@@ -83,6 +83,7 @@ def test_a_tiny_stage2_budget_decides_on_stage1_alone_and_says_why(
     [detection] = segments_analyse(segment_ids=[segment.pk])
     assert detection.stage2_skipped == Stage2Skipped.OVER_CAPACITY
     assert detection.stage2_score is None and detection.stage2_ms is None
+    assert detection.stage1_score is not None
     detector = inference.detector_for(active_model.artifact_path, card=active_model.card)
     # The window took the cascade's path of a window stage 2 did not score.
     assert detection.score == pytest.approx(detector.fuse(detection.stage1_score, None).fused)
