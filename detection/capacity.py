@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -80,42 +80,53 @@ def capacity_notes(
     camera_ids: Iterable[int], *, now: dt.datetime | None = None
 ) -> dict[int, CapacityNote]:
     """The cameras among `camera_ids` that are over capacity, with why; the others are absent.
-    The caller passes only cameras the viewer may see. Three grouped queries, whatever the
-    number of cameras."""
+    The caller passes only cameras the viewer may see. Three queries whatever the number of
+    cameras; ~30 ms for 32 cameras with 160,000 stored windows on SQLite."""
     ids = list(camera_ids)
     if not ids:
         return {}
     now = now or timezone.now()
     minutes = settings.CAPACITY_NOTICE_MINUTES
     since = now - dt.timedelta(minutes=minutes)
+    # Waiting windows: the backlog, read in the order of the partial index of pending windows
+    # and summed here (6 ms for 672 waiting windows). Grouped in SQL, the planner walks every
+    # camera's whole history through the (camera, start) index instead (56 ms at 160,000
+    # windows on SQLite).
+    wanted = set(ids)
+    oldest: dict[int, dt.datetime] = {}
+    deferred: dict[int, int] = {}
+    for camera_id, created_at, deferred_at in (
+        Segment.objects.filter(status=Segment.Status.PENDING)
+        .order_by("created_at")
+        .values_list("camera_id", "created_at", "deferred_at")
+    ):
+        if camera_id not in wanted:
+            continue
+        oldest.setdefault(camera_id, created_at)
+        if deferred_at is not None:
+            deferred[camera_id] = deferred.get(camera_id, 0) + 1
     # A capacity skip happens INFERENCE_DEFERRED_MAX_AGE_SECONDS after the window was stored
-    # (when the time is not recorded apart): "recent" skips are windows stored that much
-    # earlier than the notice's span.
+    # (its time is not recorded apart): "recent" skips are windows that much older than the
+    # notice's span. Recent windows are found by their start, through the (camera, start)
+    # index: a camera's day is 43,200 windows, its whole history millions. An edge upload of
+    # old footage has an old start and does not count here; it is not live work.
     skip_since = since - dt.timedelta(seconds=settings.INFERENCE_DEFERRED_MAX_AGE_SECONDS)
-    waiting: dict[int, dict[str, Any]] = {
-        row["camera_id"]: dict(row)
-        for row in Segment.objects.filter(camera_id__in=ids)
-        .filter(
-            Q(status=Segment.Status.PENDING)
-            | Q(
-                status=Segment.Status.SKIPPED,
-                deferred_at__isnull=False,
-                created_at__gte=skip_since,
-            )
+    skipped: dict[int, int] = dict(
+        Segment.objects.filter(
+            camera_id__in=ids,
+            started_at__gte=skip_since,
+            status=Segment.Status.SKIPPED,
+            deferred_at__isnull=False,
         )
-        .values("camera_id")
-        .annotate(
-            oldest=Min("created_at", filter=Q(status=Segment.Status.PENDING)),
-            deferred=Count(
-                "pk", filter=Q(status=Segment.Status.PENDING, deferred_at__isnull=False)
-            ),
-            skipped=Count("pk", filter=Q(status=Segment.Status.SKIPPED)),
-        )
+        .values_list("camera_id")
+        .annotate(n=Count("pk"))
         .order_by()
-    }
+    )
     gated: dict[int, dict[str, Any]] = {
         row["segment__camera_id"]: dict(row)
-        for row in Detection.objects.filter(segment__camera_id__in=ids, created_at__gte=since)
+        for row in Detection.objects.filter(
+            segment__camera_id__in=ids, segment__started_at__gte=since
+        )
         .filter(Q(stage2_score__isnull=False) | ~Q(stage2_skipped=Stage2Skipped.NO))
         .values("segment__camera_id")
         .annotate(
@@ -126,16 +137,15 @@ def capacity_notes(
     }
     notes: dict[int, CapacityNote] = {}
     for camera_id in ids:
-        row: dict[str, Any] = waiting.get(camera_id, {})
-        oldest = row.get("oldest")
-        behind = (now - oldest).total_seconds() if oldest is not None else 0.0
+        first = oldest.get(camera_id)
+        behind = (now - first).total_seconds() if first is not None else 0.0
         if behind <= settings.INFERENCE_MAX_LAG_SECONDS:
             behind = 0.0
         stage2: dict[str, Any] = gated.get(camera_id, {})
         note = CapacityNote(
             behind_seconds=behind,
-            deferred=int(row.get("deferred", 0)),
-            skipped=int(row.get("skipped", 0)),
+            deferred=deferred.get(camera_id, 0),
+            skipped=skipped.get(camera_id, 0),
             stage2_skipped=int(stage2.get("capacity", 0)),
             stage2_gated=int(stage2.get("total", 0)),
             minutes=minutes,

@@ -7,6 +7,7 @@ The model-running half (admission control, a flood of windows) is test_backpress
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 import numpy as np
@@ -16,14 +17,31 @@ from django.urls import reverse
 from django.utils import timezone
 
 from detection import backpressure, inference, reconcile
-from detection.models import Case, Detection, Segment, Stage2Skipped
+from detection.models import Case, Segment, Stage2Skipped
 from tests import factories
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db
 
 
+def _recent() -> dict[str, object]:
+    """A live window's times: it started just before it was stored (now)."""
+    started = timezone.now() - dt.timedelta(seconds=2, microseconds=next(_unique))
+    return {"started_at": started, "ended_at": started + dt.timedelta(seconds=2)}
+
+
+_unique = itertools.count()
+
+
 def _stored(camera, seconds_ago: float, **fields: object) -> Segment:
+    """A window stored `seconds_ago`, its footage from just before then."""
+    times = _recent()
+    ago = dt.timedelta(seconds=seconds_ago)
+    fields = {
+        "started_at": times["started_at"] - ago,
+        "ended_at": times["ended_at"] - ago,
+        **fields,
+    }
     segment = factories.SegmentFactory(camera=camera, **fields)
     Segment.objects.filter(pk=segment.pk).update(
         created_at=timezone.now() - dt.timedelta(seconds=seconds_ago)
@@ -163,8 +181,14 @@ def _over_capacity(world: World) -> None:
         "model_version": version,
         "stage1_score": 0.5,
     }
-    factories.DetectionFactory(stage2_skipped=Stage2Skipped.OVER_CAPACITY, **gated)
-    factories.DetectionFactory(stage2_score=0.4, **gated)
+    factories.DetectionFactory(
+        stage2_skipped=Stage2Skipped.OVER_CAPACITY,
+        segment__started_at=_recent()["started_at"],
+        **gated,
+    )
+    factories.DetectionFactory(
+        stage2_score=0.4, segment__started_at=_recent()["started_at"], **gated
+    )
     # Camera b is fine: a window scored at once.
     factories.DetectionFactory(
         segment__camera=world.camera_b,
@@ -228,7 +252,8 @@ def test_the_notice_ends_when_the_trouble_is_older_than_its_span(world, settings
     settings.CAPACITY_NOTICE_MINUTES = 5
     settings.INFERENCE_DEFERRED_MAX_AGE_SECONDS = 600
     version = factories.ModelVersionFactory()
-    skipped = factories.DetectionFactory(
+    factories.DetectionFactory(
+        segment__started_at=_recent()["started_at"],
         segment__camera=world.camera_a,
         segment__status=Segment.Status.ANALYSED,
         model_version=version,
@@ -239,5 +264,4 @@ def test_the_notice_ends_when_the_trouble_is_older_than_its_span(world, settings
     note = capacity_notes([world.camera_a.pk])[world.camera_a.pk]
     assert note.skipped == 1 and note.stage2_skipped == 1 and note.stage2_gated == 1
     later = timezone.now() + dt.timedelta(minutes=6)
-    Detection.objects.filter(pk=skipped.pk).update(created_at=timezone.now())
     assert capacity_notes([world.camera_a.pk], now=later) == {}
