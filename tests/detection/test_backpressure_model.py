@@ -202,3 +202,30 @@ def test_a_flood_ends_with_every_window_scored_deferred_then_scored_or_skipped(
         assert segment.status_reason == "over capacity: not analysed within 10 min"
         assert not segment.detections.exists()
     assert Detection.objects.filter(segment_id__in=ids).count() == 50
+
+
+def test_idle_time_yields_to_fresh_windows_then_scores_the_deferred_oldest_first(
+    world, active_model, settings, clean_queues
+):
+    from detection.tasks import analyse_deferred
+
+    settings.INFERENCE_MAX_LAG_SECONDS = 30
+    settings.INFERENCE_BATCH_MAX = 2
+    settings.INFERENCE_STAGE2_MAX_LAG_SECONDS = 0
+    base = timezone.now() - dt.timedelta(days=7)
+    with transaction.atomic():
+        windows = [_store(world.camera_b, base + dt.timedelta(seconds=2 * i)) for i in range(3)]
+    ids = [segment.pk for segment in windows]
+    _age(ids, 60)
+    inference.redis_client().delete(inference.pending_key())
+    assert backpressure.defer_stale() == 3
+    inference.pending_push(999_999)  # a fresh window waits: it goes first
+    assert analyse_deferred() == 0
+    assert not Detection.objects.filter(segment_id__in=ids).exists()
+    inference.pending_drain(1)
+    # One batch of 2 at a time, oldest first, until none is left.
+    assert analyse_deferred(batches=1) == 2
+    scored = Detection.objects.filter(segment_id__in=ids).values_list("segment_id", flat=True)
+    assert set(scored) == set(ids[:2])
+    assert analyse_deferred() == 1
+    assert not Segment.objects.filter(pk__in=ids, status=Segment.Status.PENDING).exists()
