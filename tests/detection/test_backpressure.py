@@ -24,7 +24,7 @@ from tests.conftest import World
 pytestmark = pytest.mark.django_db
 
 
-def _recent() -> dict[str, object]:
+def _recent() -> dict[str, dt.datetime]:
     """A live window's times: it started just before it was stored (now)."""
     started = timezone.now() - dt.timedelta(seconds=2, microseconds=next(_unique))
     return {"started_at": started, "ended_at": started + dt.timedelta(seconds=2)}
