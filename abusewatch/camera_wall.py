@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET
 from access.policy import may_view_unblurred
 from audit.services import audit_record
 from cameras.selectors import cameras_visible_to, sites_visible_to
+from detection.capacity import capacity_notes
 from detection.models import Segment
 from portal.http import client_ip, scoped_or_404
 from portal.sitetime import site_time
@@ -65,6 +66,7 @@ def camera_wall(request: HttpRequest, pk: int) -> HttpResponse:
         message="No such site.",
     )
     cameras = cameras_visible_to(request.user).filter(site=site).order_by("name")
+    notes = capacity_notes(camera.pk for camera in cameras)
     tiles = []
     for camera in cameras:
         latest = _latest_segment(camera.pk)
@@ -73,6 +75,7 @@ def camera_wall(request: HttpRequest, pk: int) -> HttpResponse:
                 "camera": camera,
                 "latest": latest,
                 "taken": site_time(latest.started_at, site.timezone) if latest else "",
+                "capacity": notes.get(camera.pk),
             }
         )
     return render(

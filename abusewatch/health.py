@@ -2,7 +2,10 @@
 
 Workers fail when none answers a ping or any has a stale heartbeat (abusewatch.heartbeat:
 hung, e.g. SIGSTOPped); the backlog fails when a window has waited for the model longer than
-HEALTHZ_PENDING_MAX_AGE_SECONDS.
+HEALTHZ_PENDING_MAX_AGE_SECONDS. Windows deferred for capacity (detection.backpressure) are a
+known state, shown as "over capacity", not a stuck pipeline: they fail the check only once one
+outlives its own bound (INFERENCE_DEFERRED_MAX_AGE_SECONDS plus two reconciler runs), which
+means the reconciler that skips them is not running.
 
 Each check says only up or down and the kind of error, never its message: a connection
 error can carry a host name, a user or a password.
@@ -79,13 +82,20 @@ def check_workers() -> dict[str, Any]:
 def check_pending() -> dict[str, Any]:
     """Windows waiting for the model: too old means the pipeline is stuck (see reconcile)."""
     try:
-        count, oldest = pending_summary()
+        count, oldest = pending_summary(deferred=False)
+        deferred, oldest_deferred = pending_summary(deferred=True)
     except Exception as exc:
         return _error(exc)
+    deferred_bound = (
+        settings.INFERENCE_DEFERRED_MAX_AGE_SECONDS + 2 * settings.RECONCILE_INTERVAL_SECONDS
+    )
     return {
-        "ok": oldest <= settings.HEALTHZ_PENDING_MAX_AGE_SECONDS,
+        "ok": oldest <= settings.HEALTHZ_PENDING_MAX_AGE_SECONDS
+        and oldest_deferred <= deferred_bound,
         "count": count,
         "oldest_seconds": round(oldest, 1),
+        "deferred": deferred,
+        "oldest_deferred_seconds": round(oldest_deferred, 1),
     }
 
 

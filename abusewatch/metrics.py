@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -23,7 +24,8 @@ from prometheus_client.registry import CollectorRegistry
 from alerts.live import redis_client, websocket_clients_open
 from alerts.models import WebhookDelivery
 from cameras.models import Camera
-from detection.models import Case, Detection, RetentionRun, Segment
+from detection.backpressure import stage2_cost_seconds
+from detection.models import Case, Detection, RetentionRun, Segment, Stage2Skipped
 from detection.reconcile import pending_summary
 
 logger = logging.getLogger(__name__)
@@ -94,9 +96,23 @@ class AbuseWatchCollector:
             "Windows the motion gate kept from the model (footage still kept).",
             labels=labels,
         )
+        over_capacity = CounterMetricFamily(
+            "abusewatch_windows_skipped_over_capacity",
+            "Windows deferred for capacity and never analysed (footage still kept).",
+            labels=labels,
+        )
+        # A skipped window that had been deferred was skipped for capacity, not for stillness.
+        skipped_capacity = Q(
+            segments__status=Segment.Status.SKIPPED, segments__deferred_at__isnull=False
+        )
         cameras = Camera.objects.annotate(
             ingested=Count("segments"),
-            skipped=Count("segments", filter=Q(segments__status=Segment.Status.SKIPPED)),
+            skipped=Count(
+                "segments",
+                filter=Q(segments__status=Segment.Status.SKIPPED)
+                & Q(segments__deferred_at__isnull=True),
+            ),
+            over_capacity=Count("segments", filter=skipped_capacity),
         ).order_by("pk")
         for camera in cameras:
             values = [str(camera.pk), camera.name, str(camera.site_id)]
@@ -105,7 +121,8 @@ class AbuseWatchCollector:
                 status.add_metric([*values, choice], 1.0 if camera.status == choice else 0.0)
             ingested.add_metric(values, camera.ingested)
             skipped.add_metric(values, camera.skipped)
-        yield from (fps, status, ingested, skipped)
+            over_capacity.add_metric(values, camera.over_capacity)
+        yield from (fps, status, ingested, skipped, over_capacity)
 
     def _pending(self) -> Iterator[Metric]:
         # From the database, not the queue: a window whose message was lost (broker restarted,
@@ -119,13 +136,45 @@ class AbuseWatchCollector:
             "Age of the oldest window waiting for the model (0 when none waits).",
             value=oldest,
         )
+        deferred, oldest_deferred = pending_summary(deferred=True)
+        yield GaugeMetricFamily(
+            "abusewatch_windows_deferred",
+            "Waiting windows the inference worker deferred to idle time: it fell behind "
+            "(included in abusewatch_windows_pending).",
+            value=deferred,
+        )
+        yield GaugeMetricFamily(
+            "abusewatch_windows_deferred_oldest_seconds",
+            "Age of the oldest deferred window (0 when none waits).",
+            value=oldest_deferred,
+        )
+        stage2 = CounterMetricFamily(
+            "abusewatch_stage2_skipped",
+            "Windows the cascade's gate passed that were decided on stage 1 alone, by reason.",
+            labels=["reason"],
+        )
+        counts = dict(
+            Detection.objects.exclude(stage2_skipped="")
+            .values_list("stage2_skipped")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for reason in (Stage2Skipped.OVER_CAPACITY, Stage2Skipped.UNREADABLE):
+            stage2.add_metric([reason.value], counts.get(reason.value, 0))
+        yield stage2
+        yield GaugeMetricFamily(
+            "abusewatch_stage2_cost_seconds",
+            "Measured cost of stage 2 on one window (moving average), used for admission.",
+            value=stage2_cost_seconds(),
+        )
 
     def _redis(self) -> Iterator[Metric]:
         client = redis_client()
         if client is None:
             return  # embedded mode without a broker: tasks run in-process, nothing queues
         try:
-            depths = {queue: int(client.llen(queue)) for queue in QUEUES}
+            queues = (*QUEUES, *filter(None, [settings.INFERENCE_POSE_QUEUE]))
+            depths = {queue: int(client.llen(queue)) for queue in queues}
             sockets = websocket_clients_open(client)
         except Exception as exc:
             logger.warning("metrics: Redis unavailable (%s)", type(exc).__name__)

@@ -488,3 +488,32 @@ if INFERENCE_POSE_QUEUE:
 INGEST_SHARDS = env_int("INGEST_SHARDS", 0)
 if INGEST_SHARDS < 0:
     raise ImproperlyConfigured("INGEST_SHARDS must be 0 (one per core) or a positive count")
+
+# --- Backpressure: inference that keeps up, and says so when it cannot (issue #14, 4-5) -------
+# See detection/backpressure.py. A window stored longer ago than this when the inference worker
+# reaches it is deferred (scored later, in idle time, oldest first) so fresh windows keep a
+# bounded latency.
+INFERENCE_MAX_LAG_SECONDS = env_float("INFERENCE_MAX_LAG_SECONDS", 30.0)
+# A deferred window not scored within this long after it was stored is skipped with the
+# reason; it never stays pending forever. Checked by the reconciler (beat).
+INFERENCE_DEFERRED_MAX_AGE_SECONDS = env_float("INFERENCE_DEFERRED_MAX_AGE_SECONDS", 600.0)
+# Stage 2 (pose) runs on a gated window only while the window's age plus the measured cost
+# of the stage-2 work ahead of it stays under this; else the window is decided on stage 1
+# alone and its detection says "over_capacity".
+INFERENCE_STAGE2_MAX_LAG_SECONDS = env_float("INFERENCE_STAGE2_MAX_LAG_SECONDS", 10.0)
+# The cost of one stage-2 window assumed until one has been measured (about one core-second
+# on a 2-core AVX2 CPU: whole frame + 2 tiles, 12 frames, the original decoded).
+INFERENCE_STAGE2_COST_SECONDS = env_float("INFERENCE_STAGE2_COST_SECONDS", 1.0)
+# Windows deferred, skipped for capacity or decided without stage 2 in this many recent
+# minutes show the camera as "Over capacity" to its centre's admins and to operators.
+CAPACITY_NOTICE_MINUTES = env_int("CAPACITY_NOTICE_MINUTES", 5)
+# Refused at start rather than misbehaving later: a negative bound means nothing, and a window
+# deferred after INFERENCE_MAX_LAG_SECONDS must have time left before it is skipped.
+if min(INFERENCE_MAX_LAG_SECONDS, INFERENCE_STAGE2_MAX_LAG_SECONDS) < 0:
+    raise ImproperlyConfigured(
+        "INFERENCE_MAX_LAG_SECONDS and INFERENCE_STAGE2_MAX_LAG_SECONDS must be 0 or more"
+    )
+if INFERENCE_DEFERRED_MAX_AGE_SECONDS <= INFERENCE_MAX_LAG_SECONDS:
+    raise ImproperlyConfigured(
+        "INFERENCE_DEFERRED_MAX_AGE_SECONDS must be longer than INFERENCE_MAX_LAG_SECONDS"
+    )

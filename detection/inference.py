@@ -4,8 +4,14 @@ Batching: every stored window gets its own `analyse_segment` task (so no window 
 a message stays in the broker until a worker acks it after scoring) AND its id is pushed on a
 Redis list. A task pops up to INFERENCE_BATCH_MAX - 1 more ids from that list and scores them
 all in one model call. Tasks whose window was already scored by another task's batch find a
-Detection and return at once. Under load the list fills while the model runs, so batches grow
-with the load; when idle, a batch is one window and latency is one model call.
+Detection and return at once (one query when the list is empty). Under load the list fills
+while the model runs, so batches grow with the load; when idle, a batch is one window and
+latency is one model call.
+
+Order: the list is drained from its tail, newest first. Celery delivers the messages oldest
+first, so each task scores its own (oldest) window, if still unscored and not deferred, with
+the newest ones waiting: under a backlog, fresh windows keep a bounded latency while the old
+ones are deferred to idle time (detection.backpressure).
 
 Frames: the ingestion process has already decoded each window and resized the analysis frames
 to the model size; it leaves them in Redis (uint8, ~200 kB a window, with a TTL) so the worker
@@ -106,16 +112,29 @@ def pending_push(segment_id: int) -> None:
 
 
 def pending_drain(limit: int) -> list[int]:
-    """Take up to `limit` waiting segment ids, oldest first."""
+    """Take up to `limit` waiting segment ids, newest first (see the module's docstring)."""
     if limit <= 0:
         return []
     client = redis_client()
     if client is None:
-        taken = _local_pending[:limit]
-        del _local_pending[:limit]
+        taken = _local_pending[-limit:][::-1]
+        del _local_pending[-limit:]
         return taken
-    raw = client.lpop(pending_key(), limit) or []
+    raw = client.rpop(pending_key(), limit) or []
     return [int(value) for value in raw]
+
+
+def pending_length() -> int:
+    """Ids waiting on the pending list (0 when Redis cannot say: idle work then runs, which
+    costs a batch's latency at worst)."""
+    client = redis_client()
+    if client is None:
+        return len(_local_pending)
+    try:
+        return int(client.llen(pending_key()))
+    except Exception as error:
+        logger.warning("pending list length unknown (%s)", type(error).__name__)
+        return 0
 
 
 def detector_for(

@@ -10,7 +10,16 @@ from django.utils.translation import gettext_lazy as _
 from cameras.models import Camera, Site
 from detection.bands import Band
 
-__all__ = ["Band", "Case", "Detection", "FootageHold", "ModelVersion", "RetentionRun", "Segment"]
+__all__ = [
+    "Band",
+    "Case",
+    "Detection",
+    "FootageHold",
+    "ModelVersion",
+    "RetentionRun",
+    "Segment",
+    "Stage2Skipped",
+]
 
 
 class ModelVersion(models.Model):
@@ -88,6 +97,10 @@ class Segment(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     analysis_attempts = models.PositiveSmallIntegerField(default=0)
     status_reason = models.CharField(max_length=300, blank=True)
+    # When the inference worker, behind by more than INFERENCE_MAX_LAG_SECONDS, put this window
+    # aside to score it in idle time (detection.backpressure). Kept once it is scored or
+    # skipped: a skipped window with this set was skipped for capacity, not for lack of motion.
+    deferred_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -114,7 +127,17 @@ class Segment(models.Model):
         return (self.ended_at - self.started_at).total_seconds()
 
 
+class Stage2Skipped(models.TextChoices):
+    """Why a window the cascade's gate passed was decided on stage 1 alone."""
+
+    NO = "", _("Not skipped")
+    OVER_CAPACITY = "over_capacity", _("Over capacity: stage 2 would have fallen behind")
+    UNREADABLE = "unreadable", _("Stage 2 could not read the window")
+
+
 class Detection(models.Model):
+    Stage2Skipped = Stage2Skipped
+
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="detections")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
     # The fused score (the cascade's; stage 1's own for a one-stage model): what triage bands.
@@ -132,6 +155,11 @@ class Detection(models.Model):
     inference_ms = models.FloatField(default=0)
     # Stage 2 on this window (decoding its full-size frames included); null when it did not run.
     stage2_ms = models.FloatField(null=True, blank=True)
+    # Set where the gate passed the window but stage 2 did not score it: the fused score is
+    # then stage 1's path (`fuse(stage1, None)`), and this says why (detection.backpressure).
+    stage2_skipped = models.CharField(
+        max_length=20, choices=Stage2Skipped.choices, blank=True, default=""
+    )
     batch_size = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Sequence
@@ -41,11 +42,11 @@ from cameras.ingest.media import (
 )
 from cameras.ingest.reader import CameraConfig, SessionWindow
 from cameras.models import Camera
-from detection import inference
+from detection import backpressure, inference
 from detection.announce import broadcast_case, broadcast_detection
 from detection.bands import Band
 from detection.model_versions import model_version_active
-from detection.models import Case, Detection, ModelVersion, Segment
+from detection.models import Case, Detection, ModelVersion, Segment, Stage2Skipped
 from detection.services import REPORT_CASE_TASK, case_end_span, case_transition
 from detection.triage import (
     Action,
@@ -243,6 +244,9 @@ class Scored:
     stage1: float | None = None
     stage2: float | None = None
     stage2_ms: float | None = None
+    # Why the gate passed the window but stage 2 did not score it ("" when it did, or the
+    # gate stopped the window): see detection.backpressure.
+    stage2_skipped: str = Stage2Skipped.NO
 
 
 @dataclass(frozen=True)
@@ -277,7 +281,13 @@ def stage2_score(detector: CascadeDetector, segment: Segment) -> tuple[float | N
     except (VideoDecodeError, ValueError, OSError) as error:
         logger.warning("segment %s: stage 2 could not read the window: %s", segment.pk, error)
         score = None
-    return score, (time.perf_counter() - began) * 1000
+    elapsed = time.perf_counter() - began
+    if score is not None and math.isfinite(score):
+        # A window it could not read says nothing of what a readable one costs.
+        backpressure.stage2_cost_record(elapsed)
+    else:
+        score = None
+    return score, elapsed * 1000
 
 
 def score_batch_split(
@@ -290,6 +300,10 @@ def score_batch_split(
     With `stage2_here=False` the windows that pass the gate come back as `Gated` (for the
     pose queue) instead of being scored here. Windows whose footage cannot be read are marked
     failed and left out.
+
+    Admission control (detection.backpressure.stage2_admit): a gated window stage 2 could not
+    score in time is decided on stage 1 alone, here or instead of going to the pose queue,
+    with `stage2_skipped = "over_capacity"`.
     """
     detector = inference.detector_for(
         version.artifact_path, card=version.card, with_stage2=stage2_here
@@ -310,16 +324,23 @@ def score_batch_split(
     stage1 = detector.score_stage1_clips(clips)
     inference_ms = (time.perf_counter() - began) * 1000
     passes = detector.gate_passes(stage1)
+    admitted = backpressure.stage2_admit(
+        [segment for (segment, _), passed in zip(ready, passes, strict=True) if passed]
+    )
     scored: list[Scored] = []
     gated: list[Gated] = []
     for (segment, preprocess_ms), s1, passed in zip(ready, stage1, passes, strict=True):
         s2: float | None = None
         s2_ms: float | None = None
-        if passed and not stage2_here:
+        skipped = Stage2Skipped.NO
+        if passed and segment.pk not in admitted:
+            skipped = Stage2Skipped.OVER_CAPACITY
+        elif passed and not stage2_here:
             gated.append(Gated(segment, float(s1), preprocess_ms, inference_ms, len(ready)))
             continue
-        if passed:
+        elif passed:
             s2, s2_ms = stage2_score(detector, segment)
+            skipped = Stage2Skipped.UNREADABLE if s2 is None else Stage2Skipped.NO
         result = detector.fuse(float(s1), s2)
         scored.append(
             Scored(
@@ -331,6 +352,7 @@ def score_batch_split(
                 stage1=result.stage1,
                 stage2=result.stage2,
                 stage2_ms=s2_ms,
+                stage2_skipped=skipped,
             )
         )
     return scored, gated
@@ -342,17 +364,25 @@ def score_batch(version: ModelVersion, segments: Sequence[Segment]) -> list[Scor
     return scored
 
 
-def segments_analyse(*, segment_ids: list[int]) -> list[Detection]:
+def segments_analyse(*, segment_ids: list[int], deferred: bool = False) -> list[Detection]:
     """Score the still unscored windows among `segment_ids` in one model call, then triage each.
 
     Idempotent: windows that already have a detection by the active model are left alone, so a
     redelivered or duplicate task does nothing. With INFERENCE_POSE_QUEUE set, windows the
     gate passes are finished by `detection.score_stage2` on that queue instead.
+
+    Backpressure (detection.backpressure): windows stored longer than INFERENCE_MAX_LAG_SECONDS
+    ago are first marked deferred and left out; `deferred=True` scores deferred windows
+    instead (idle time, `deferred_catch_up`).
     """
     version = model_version_active()
     wanted = list(dict.fromkeys(segment_ids))
+    if not deferred:
+        backpressure.defer_stale()
     todo = list(
-        Segment.objects.filter(pk__in=wanted, status=Segment.Status.PENDING)
+        Segment.objects.filter(
+            pk__in=wanted, status=Segment.Status.PENDING, deferred_at__isnull=not deferred
+        )
         .exclude(detections__model_version=version)
         .select_related("camera")
         .order_by("started_at")
@@ -384,6 +414,17 @@ def segments_analyse(*, segment_ids: list[int]) -> list[Detection]:
     return detections
 
 
+def deferred_catch_up(*, limit: int | None = None) -> list[Detection]:
+    """Idle time: score the oldest deferred windows (one batch) unless fresh windows wait on
+    the pending list, which always go first. Returns the detections made."""
+    if backpressure.fresh_work_waiting():
+        return []
+    oldest = backpressure.deferred_oldest(limit or settings.INFERENCE_BATCH_MAX)
+    if not oldest:
+        return []
+    return segments_analyse(segment_ids=oldest, deferred=True)
+
+
 STAGE2_TASK = "detection.score_stage2"
 
 
@@ -403,7 +444,16 @@ def segment_finish_stage2(
     if segment is None or segment.status != Segment.Status.PENDING:
         return None
     detector = inference.detector_for(version.artifact_path, card=version.card, with_stage2=True)
-    s2, s2_ms = stage2_score(detector, segment)
+    s2: float | None = None
+    s2_ms: float | None = None
+    # The pose queue fell behind since the window was sent: decide it now on stage 1 alone
+    # rather than late (detection.backpressure). The queue's depth is not counted again: this
+    # task is the one that waited in it.
+    if _stage2_in_time(segment):
+        s2, s2_ms = stage2_score(detector, segment)
+        skipped = Stage2Skipped.UNREADABLE if s2 is None else Stage2Skipped.NO
+    else:
+        skipped = Stage2Skipped.OVER_CAPACITY
     result = detector.fuse(stage1, s2)
     scored = Scored(
         segment,
@@ -414,8 +464,15 @@ def segment_finish_stage2(
         stage1=result.stage1,
         stage2=result.stage2,
         stage2_ms=s2_ms,
+        stage2_skipped=skipped,
     )
     return detection_store(scored=scored, version=version)
+
+
+def _stage2_in_time(segment: Segment) -> bool:
+    age = backpressure.age_seconds(segment, timezone.now())
+    cost = backpressure.stage2_cost_seconds()
+    return age + cost <= settings.INFERENCE_STAGE2_MAX_LAG_SECONDS
 
 
 # --- Stage 4 and 5: triage, then apply the decision ---------------------------------------------
@@ -497,6 +554,7 @@ def detection_store(*, scored: Scored, version: ModelVersion) -> Detection | Non
             preprocess_ms=round(scored.preprocess_ms, 3),
             inference_ms=round(scored.inference_ms, 3),
             stage2_ms=None if scored.stage2_ms is None else round(scored.stage2_ms, 3),
+            stage2_skipped=scored.stage2_skipped,
             batch_size=scored.batch_size,
         )
         detection.full_clean(validate_unique=False)

@@ -23,6 +23,7 @@ from cameras.probe import ProbeFailure, ProbeResult, probe_source
 from cameras.selectors import cameras_visible_to, sites_managed_by, sites_visible_to
 from cameras.services import camera_create, camera_update, site_set_retention
 from cameras.sources import source_allowed_for
+from detection.capacity import capacity_notes
 from detection.model_versions import model_version_active
 from detection.models import Band, ModelVersion
 from detection.selectors import cases_visible_to, peak_scores_by_bucket
@@ -79,6 +80,8 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # The thresholds that decide each camera's bands now: its own where set, else the active
     # model's (issue #15: admins could not see what applied).
     version = ModelVersion.objects.filter(is_active=True).first()
+    # Only the cameras this viewer may see: the notice is scoped as the cameras are.
+    notes = capacity_notes(camera.pk for camera in cameras)
     rows = [
         {
             "camera": camera,
@@ -93,6 +96,7 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 else None
             ),
             "own_thresholds": camera.low_threshold is not None or camera.high_threshold is not None,
+            "capacity": notes.get(camera.pk),
         }
         for camera in cameras
     ]
@@ -165,6 +169,7 @@ def camera_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "markers": markers,
             "camera": camera,
+            "capacity": capacity_notes([camera.pk]).get(camera.pk),
             "site": site,
             "day": day,
             "previous_day": day - dt.timedelta(days=1),

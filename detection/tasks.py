@@ -14,7 +14,12 @@ from django.db import OperationalError
 from detection import inference
 from detection.models import RetentionRun
 from detection.notifications import CASE_NOTIFY_TASK, case_notification_create
-from detection.pipeline import STAGE2_TASK, segment_finish_stage2, segments_analyse
+from detection.pipeline import (
+    STAGE2_TASK,
+    deferred_catch_up,
+    segment_finish_stage2,
+    segments_analyse,
+)
 from detection.reconcile import pending_reconcile
 from detection.retention import retention_run
 from detection.services import cases_end_quiet_spans
@@ -30,9 +35,37 @@ from detection.storage import storage_warn_operators
     max_retries=5,
 )
 def analyse_segment(segment_id: int) -> int:
-    """Score this window together with whatever else is waiting; returns windows scored."""
+    """Score this window together with the newest others waiting; then, if no fresh window
+    waits any more, one batch of deferred ones (detection.backpressure). Returns windows
+    scored."""
     others = inference.pending_drain(settings.INFERENCE_BATCH_MAX - 1)
-    return len(segments_analyse(segment_ids=[segment_id, *others]))
+    scored = len(segments_analyse(segment_ids=[segment_id, *others]))
+    return scored + len(deferred_catch_up())
+
+
+# Queued by the reconciler (by name) when deferred windows wait and the inference queue is idle.
+DEFERRED_TASK = "detection.analyse_deferred"
+
+
+@shared_task(
+    name=DEFERRED_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def analyse_deferred(batches: int = 20) -> int:
+    """Idle time: score deferred windows, oldest first, a batch at a time, until none is left,
+    fresh windows arrive (their own tasks carry on afterwards), or `batches` ran (then the
+    reconciler's next run queues this again, so one task never holds the worker for long)."""
+    total = 0
+    for _ in range(batches):
+        done = deferred_catch_up()
+        if not done:
+            break
+        total += len(done)
+    return total
 
 
 @shared_task(

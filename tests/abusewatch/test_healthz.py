@@ -66,7 +66,13 @@ def test_healthz_with_a_real_worker_down_then_up():
                 "broker": {"ok": True},
                 "model": {"ok": True},
                 "workers": {"ok": True, "count": 1},
-                "pending": {"ok": True, "count": 0, "oldest_seconds": 0.0},
+                "pending": {
+                    "ok": True,
+                    "count": 0,
+                    "oldest_seconds": 0.0,
+                    "deferred": 0,
+                    "oldest_deferred_seconds": 0.0,
+                },
             },
         }
     finally:

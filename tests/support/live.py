@@ -98,6 +98,12 @@ def database_url() -> str:
 def child_env(model_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a process that must see this test run's database, Redis and files."""
     env = dict(os.environ)
+    # Test workers start cold on a shared CPU: the model loads while the first windows wait,
+    # which the capacity budgets (detection.backpressure) rightly read as falling behind, and
+    # a window would then be scored without stage 2. Tests of backpressure pass their own.
+    env.setdefault("INFERENCE_MAX_LAG_SECONDS", "600")
+    env.setdefault("INFERENCE_DEFERRED_MAX_AGE_SECONDS", "3600")
+    env.setdefault("INFERENCE_STAGE2_MAX_LAG_SECONDS", "600")
     env.update(
         DJANGO_SETTINGS_MODULE="abusewatch.settings",
         DEBUG="1",
