@@ -228,35 +228,12 @@ def bench_command(command: list[str], tag: str) -> list[str]:
     return changed
 
 
-def _count_set(queryset: Any, model: Any, name: str | None) -> int | None:
-    """Rows whose field `name` is set: true, non-zero, non-empty, not null. None: no such field
-    in this tree (its helper's change is not merged)."""
-    if name is None:
-        return None
-    field = model._meta.get_field(name)
-    rows = queryset.exclude(**{f"{name}__isnull": True}) if field.null else queryset
-    kind = field.get_internal_type()
-    if kind == "BooleanField":
-        return int(rows.filter(**{name: True}).count())
-    if kind in ("CharField", "TextField"):
-        return int(rows.exclude(**{name: ""}).count())
-    if "Integer" in kind or kind == "FloatField":
-        return int(rows.filter(**{f"{name}__gt": 0}).count())
-    return int(rows.count())
-
-
-def _concrete_field(model: Any, test: Any) -> str | None:
-    names = sorted(f.name for f in model._meta.get_fields() if f.concrete)
-    return next((name for name in names if test(name)), None)
-
-
 def capacity_counts(measured: Any) -> dict[str, Any]:
-    """How the measured windows were decided. Counted from the status and its reason, so new
-    statuses and reasons (backpressure: helper "pressure") appear without a change here; the
-    named counts look for the fields that helper adds and say null until they exist."""
+    """How the measured windows were decided: by status and reason, deferred (scored later),
+    skipped for capacity, and decided on stage 1 alone (and why)."""
     from django.db.models import Count
 
-    from detection.models import Detection, Segment
+    from detection.models import Detection
 
     # order_by(): a model's default ordering would split the groups.
     by_status = dict(measured.order_by().values_list("status").annotate(n=Count("pk")))
@@ -268,24 +245,21 @@ def capacity_counts(measured: Any) -> dict[str, Any]:
             .annotate(n=Count("pk"))
         )
     )
-    deferred_field = _concrete_field(Segment, lambda name: name.startswith("deferred"))
-    without_stage2_field = _concrete_field(
-        Detection, lambda name: name.startswith("stage2_skip") or "without_stage2" in name
+    without_stage2 = dict(
+        Detection.objects.filter(segment__in=measured)
+        .exclude(stage2_skipped="")
+        .order_by()
+        .values_list("stage2_skipped")
+        .annotate(n=Count("pk"))
     )
-    capacity_skips = sum(n for reason, n in reasons.items() if "capacity" in reason.lower())
-    capacity_skips += sum(n for status, n in by_status.items() if "capacity" in status)
     return {
         "segments_by_status": by_status,
         "status_reasons_top": dict(reasons.most_common(8)),
-        "windows_deferred": _count_set(measured, Segment, deferred_field),
-        "windows_skipped_for_capacity": capacity_skips,
-        "windows_decided_without_stage2": _count_set(
-            Detection.objects.filter(segment__in=measured), Detection, without_stage2_field
+        "windows_deferred": measured.filter(deferred_at__isnull=False).count(),
+        "windows_skipped_for_capacity": sum(
+            n for reason, n in reasons.items() if "capacity" in reason.lower()
         ),
-        "capacity_fields_found": {
-            "segment_deferred": deferred_field,
-            "detection_without_stage2": without_stage2_field,
-        },
+        "windows_decided_without_stage2": without_stage2,
     }
 
 
