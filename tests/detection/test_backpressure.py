@@ -103,20 +103,8 @@ def test_the_measured_stage2_cost_replaces_the_assumed_one(settings):
     inference.redis_client().delete(backpressure._cost_key())
 
 
-@pytest.fixture
-def no_requeue(monkeypatch) -> list[int]:
-    calls: list[int] = []
-
-    def record(segment_id: int, frames: object) -> bool:
-        calls.append(segment_id)
-        return True
-
-    monkeypatch.setattr(reconcile, "enqueue", record)
-    return calls
-
-
 def test_the_reconciler_skips_deferred_windows_past_their_age_and_never_requeues_them(
-    settings, world, no_requeue, purge_queues
+    settings, world, queued, purge_queues
 ):
     settings.PENDING_REQUEUE_AFTER_SECONDS = 60
     settings.PENDING_MAX_ATTEMPTS = 3
@@ -124,14 +112,14 @@ def test_the_reconciler_skips_deferred_windows_past_their_age_and_never_requeues
     settings.CASE_PRE_ROLL_SECONDS = 10
     settings.CASE_POST_ROLL_SECONDS = 10
     long_ago = timezone.now() - dt.timedelta(hours=1)
-    queued = long_ago
+    last_queued = long_ago
     too_old = _stored(
         world.camera_a, 601, status=Segment.Status.PENDING, deferred_at=timezone.now(),
-        queued_at=queued, analysis_attempts=3,
+        queued_at=last_queued, analysis_attempts=3,
     )  # fmt: skip
     waiting = _stored(
         world.camera_a, 300, status=Segment.Status.PENDING, deferred_at=timezone.now(),
-        queued_at=queued, analysis_attempts=3,
+        queued_at=last_queued, analysis_attempts=3,
     )  # fmt: skip
     # A case around the skipped window keeps its footage under the case's hold.
     case = factories.CaseFactory(
@@ -140,7 +128,7 @@ def test_the_reconciler_skips_deferred_windows_past_their_age_and_never_requeues
     report = reconcile.pending_reconcile()
     assert report.expired == [too_old.pk]
     # Deferred windows are known, not lost: neither queued again nor failed for attempts.
-    assert report.requeued == [] and report.failed == [] and no_requeue == []
+    assert report.requeued == [] and report.failed == [] and queued == []
     too_old.refresh_from_db()
     waiting.refresh_from_db()
     assert too_old.status == Segment.Status.SKIPPED
@@ -155,7 +143,7 @@ def test_the_reconciler_skips_deferred_windows_past_their_age_and_never_requeues
 
 
 def test_a_stuck_window_that_was_never_deferred_still_fails_after_its_attempts(
-    settings, world, no_requeue, purge_queues
+    settings, world, queued, purge_queues
 ):
     settings.PENDING_REQUEUE_AFTER_SECONDS = 60
     settings.PENDING_MAX_ATTEMPTS = 3

@@ -8,7 +8,6 @@ embedded Redis (the pending list, the frame cache, the broker's queues).
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +19,10 @@ from django.utils import timezone
 from bench.clips import fixture_clips
 from detection import backpressure, inference, reconcile
 from detection.models import Detection, Segment, Stage2Skipped
-from detection.pipeline import segment_create, segment_finish_stage2, segments_analyse
+from detection.pipeline import segment_finish_stage2, segments_analyse
 from detection.tasks import analyse_segment
 from ml.runtime import CascadeDetector
+from tests.support.windows import store_clip_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,20 +45,7 @@ def gate_passes_all(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _store(camera, start: dt.datetime, frames: np.ndarray | None = None) -> Segment:
-    with tempfile.TemporaryDirectory() as folder:
-        original = Path(folder) / "original.mp4"
-        original.write_bytes(fixture_clips()[0].read_bytes())
-        return segment_create(
-            camera_id=camera.pk,
-            started_at=start,
-            ended_at=start + dt.timedelta(seconds=2),
-            source=Segment.Source.INGEST,
-            original=original,
-            preview_is_original=True,
-            motion_score=0.05,
-            frame_count=50,
-            analysis_frames=frames,
-        )
+    return store_clip_window(camera, start, frames=frames)
 
 
 def _age(segment_ids: list[int], seconds: float) -> None:

@@ -17,23 +17,11 @@ from detection.pipeline import segment_create, segments_analyse
 from detection.tasks import analyse_segment
 from reports.models import PoliceReport
 from tests.support.live import wait_for
+from tests.support.windows import store_clip_window
 
 
 def make_segment(camera, start, clip=None):
-    clip = clip or fixture_clips()[0]
-    with tempfile.TemporaryDirectory() as folder:
-        original = Path(folder) / "original.mp4"
-        original.write_bytes(clip.read_bytes())
-        return segment_create(
-            camera_id=camera.pk,
-            started_at=start,
-            ended_at=start + dt.timedelta(seconds=2),
-            source=Segment.Source.INGEST,
-            original=original,
-            preview_is_original=True,
-            motion_score=0.05,
-            frame_count=50,
-        )
+    return store_clip_window(camera, start, clip=clip)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,18 +19,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def queued(monkeypatch) -> list[int]:
-    calls: list[int] = []
-
-    def record(segment_id: int, frames: object) -> bool:
-        calls.append(segment_id)
-        return True
-
-    monkeypatch.setattr(reconcile, "enqueue", record)
-    return calls
-
-
 def _pending(seconds_ago: float, attempts: int = 1, **fields: object) -> Segment:
     return factories.SegmentFactory(
         status=Segment.Status.PENDING,
