@@ -103,6 +103,25 @@ def frames_forget(segment_ids: list[int]) -> None:
         client.delete(*[_key("frames", segment_id) for segment_id in segment_ids])
 
 
+def stage2_claim(segment_id: int) -> bool:
+    """Whether this task is the one to hand the window to the pose queue (True the first time
+    in a while, then False).
+
+    A window the gate passes stays pending until the pose worker stores its detection, so the
+    window's own `analyse_segment` message, or another worker's batch that drained its id,
+    scores stage 1 again and would send it to the pose queue a second time: pose then runs
+    twice on two pose workers (or hosts), and the queue's depth, which admission control reads
+    as stage-2 backlog (detection.backpressure), counts the window twice. The mark expires
+    within half the reconciler's requeue delay, so a window whose pose message was lost
+    (Redis restarted) is sent again when the reconciler queues it again.
+    """
+    client = redis_client()
+    if client is None:
+        return True  # one process, tasks run eagerly: the first send finished the window
+    ttl = max(1, int(settings.PENDING_REQUEUE_AFTER_SECONDS / 2))
+    return bool(client.set(_key("stage2-sent", segment_id), 1, nx=True, ex=ttl))
+
+
 def pending_push(segment_id: int) -> None:
     client = redis_client()
     if client is None:

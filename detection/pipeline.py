@@ -397,6 +397,8 @@ def segments_analyse(*, segment_ids: list[int], deferred: bool = False) -> list[
         if detection is not None:
             detections.append(detection)
     for waiting in gated:
+        if not inference.stage2_claim(waiting.segment.pk):
+            continue  # already on the pose queue (sent by another task's batch)
         # By name, routed to INFERENCE_POSE_QUEUE (settings.CELERY_TASK_ROUTES).
         signature(
             STAGE2_TASK,

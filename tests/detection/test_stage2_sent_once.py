@@ -1,0 +1,84 @@
+"""A window the gate passes goes to the pose queue once, however many stage-1 tasks score it.
+
+It stays pending until the pose worker stores its detection, so its own message (or a batch
+of another inference worker that drained its id) scores stage 1 again; sent twice, pose would
+run twice on two pose workers and admission control would read the pose backlog double.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from bench.clips import fixture_clips
+from detection import inference, pipeline
+from detection.models import Detection, Segment
+from tests.support.windows import store_clip_window
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class _Sent:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, name: str, *, kwargs: dict[str, Any]) -> Any:
+        calls = self.calls
+
+        class _Signature:
+            def apply_async(self) -> None:
+                calls.append((name, kwargs))
+
+        return _Signature()
+
+
+def test_a_gated_window_is_sent_to_the_pose_queue_once_until_the_mark_expires(
+    world, active_model, settings, monkeypatch, purge_queues
+):
+    settings.INFERENCE_POSE_QUEUE = "pose"
+    settings.PENDING_REQUEUE_AFTER_SECONDS = 60
+    detector = inference.detector_for(
+        active_model.artifact_path, card=active_model.card, with_stage2=False
+    )
+    if not detector.card.is_cascade:
+        pytest.skip("the model under test has no stage 2")
+    fight, calm = fixture_clips()[0], fixture_clips()[5]
+    clips = {
+        clip: np.stack(inference.frames_decode(clip, spec=detector.spec)) for clip in (fight, calm)
+    }
+    assert list(detector.gate_passes(detector.score_stage1_clips(list(clips.values())))) == [
+        True,
+        False,
+    ]
+    start = timezone.now() - dt.timedelta(seconds=10)
+    gated = store_clip_window(world.camera_b, start, clip=fight, frames=clips[fight])
+    stopped = store_clip_window(
+        world.camera_b, start + dt.timedelta(seconds=2), clip=calm, frames=clips[calm]
+    )
+    sent = _Sent()
+    monkeypatch.setattr(pipeline, "signature", sent)
+
+    first = pipeline.segments_analyse(segment_ids=[gated.pk, stopped.pk])
+    assert [d.segment_id for d in first] == [stopped.pk], "the stopped window is decided here"
+    assert [kwargs["segment_id"] for _, kwargs in sent.calls] == [gated.pk]
+    assert sent.calls[0][0] == pipeline.STAGE2_TASK
+
+    # The window's own message, or another host's batch: stage 1 again, no second pose message.
+    assert pipeline.segments_analyse(segment_ids=[gated.pk]) == []
+    assert len(sent.calls) == 1
+    assert Segment.objects.get(pk=gated.pk).status == Segment.Status.PENDING
+    assert not Detection.objects.filter(segment=gated).exists()
+
+    # The mark lasts at most half the reconciler's requeue delay: a window whose pose message
+    # was lost is sent again when the reconciler queues it again.
+    client = inference.redis_client()
+    key = inference._key("stage2-sent", gated.pk)
+    assert 0 < client.ttl(key) <= 30
+    client.delete(key)
+    pipeline.segments_analyse(segment_ids=[gated.pk])
+    assert [kwargs["segment_id"] for _, kwargs in sent.calls] == [gated.pk, gated.pk]
+    client.delete(key)
