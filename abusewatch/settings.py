@@ -504,6 +504,12 @@ INFERENCE_STAGE2_MAX_LAG_SECONDS = env_float("INFERENCE_STAGE2_MAX_LAG_SECONDS",
 # The cost of one stage-2 window assumed until one has been measured (about one core-second
 # on a 2-core AVX2 CPU: whole frame + 2 tiles, 12 frames, the original decoded).
 INFERENCE_STAGE2_COST_SECONDS = env_float("INFERENCE_STAGE2_COST_SECONDS", 1.0)
+# Pose workers serving INFERENCE_POSE_QUEUE (on this host and others, README "A separate
+# inference host"): they drain the queue together, so the stage-2 wait ahead of a new window is
+# the queue's depth times the cost divided by this.
+INFERENCE_POSE_WORKERS = env_int("INFERENCE_POSE_WORKERS", 1)
+if INFERENCE_POSE_WORKERS < 1:
+    raise ImproperlyConfigured("INFERENCE_POSE_WORKERS must be 1 or more")
 # Windows deferred, skipped for capacity or decided without stage 2 in this many recent
 # minutes show the camera as "Over capacity" to its centre's admins and to operators.
 CAPACITY_NOTICE_MINUTES = env_int("CAPACITY_NOTICE_MINUTES", 5)

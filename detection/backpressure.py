@@ -87,8 +87,9 @@ def stage2_cost_record(seconds: float) -> None:
 
 def stage2_backlog_seconds() -> float:
     """Stage-2 work already waiting ahead of a new gated window: the pose queue's depth times
-    the cost, with INFERENCE_POSE_QUEUE set; 0 otherwise (the worker runs stage 2 of its own
-    batch itself, which `stage2_admit` counts)."""
+    the cost, shared by the INFERENCE_POSE_WORKERS draining it, with INFERENCE_POSE_QUEUE set;
+    0 otherwise (the worker runs stage 2 of its own batch itself, which `stage2_admit`
+    counts)."""
     queue = settings.INFERENCE_POSE_QUEUE
     client = inference.redis_client()
     if not queue or client is None:
@@ -97,7 +98,7 @@ def stage2_backlog_seconds() -> float:
         depth = int(client.llen(queue))
     except Exception:
         return 0.0
-    return depth * stage2_cost_seconds()
+    return depth * stage2_cost_seconds() / settings.INFERENCE_POSE_WORKERS
 
 
 def age_seconds(segment: Segment, now: dt.datetime) -> float:

@@ -103,6 +103,21 @@ def test_the_measured_stage2_cost_replaces_the_assumed_one(settings):
     inference.redis_client().delete(backpressure._cost_key())
 
 
+def test_the_pose_backlog_is_shared_by_the_pose_workers(settings, purge_queues):
+    settings.INFERENCE_POSE_QUEUE = "pose"
+    client = inference.redis_client()
+    client.rpush("pose", *[f"message {i}" for i in range(6)])
+    client.set(backpressure._cost_key(), "1.5")
+    try:
+        settings.INFERENCE_POSE_WORKERS = 1
+        assert backpressure.stage2_backlog_seconds() == pytest.approx(9.0)
+        # Three pose hosts drain it three times as fast: a window waits a third as long.
+        settings.INFERENCE_POSE_WORKERS = 3
+        assert backpressure.stage2_backlog_seconds() == pytest.approx(3.0)
+    finally:
+        client.delete("pose", backpressure._cost_key())
+
+
 def test_the_reconciler_skips_deferred_windows_past_their_age_and_never_requeues_them(
     settings, world, queued, purge_queues
 ):
