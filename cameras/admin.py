@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib import admin
 
+from cameras.forms import checked_source_uri
 from cameras.models import Camera, PoliceStation, Site
-from cameras.sources import SourceError, parse_source_uri
 
 
 @admin.register(PoliceStation)
@@ -31,20 +31,11 @@ class CameraAdminForm(forms.ModelForm[Camera]):
         model = Camera
         fields = "__all__"  # noqa: DJ007 - the admin shows every field of the camera
 
-    def _clean_uri(self, field: str) -> str:
-        uri = str(self.cleaned_data.get(field) or "").strip()
-        if uri:
-            try:
-                parse_source_uri(uri)
-            except SourceError as exc:
-                raise forms.ValidationError(str(exc)) from exc
-        return uri
-
     def clean_source_uri(self) -> str:
-        return self._clean_uri("source_uri")
+        return checked_source_uri(str(self.cleaned_data.get("source_uri") or ""))
 
     def clean_analysis_uri(self) -> str:
-        return self._clean_uri("analysis_uri")
+        return checked_source_uri(str(self.cleaned_data.get("analysis_uri") or ""))
 
 
 @admin.register(Camera)

@@ -12,8 +12,9 @@ from cameras.services import CAMERA_EDITABLE_FIELDS
 from cameras.sources import SourceError, parse_source_uri
 
 
-def _checked_uri(value: str) -> str:
-    """A source field's value stripped, or the parser's reason it is not a source."""
+def checked_source_uri(value: str) -> str:
+    """A source field's value stripped, or the parser's reason it is not a source (the camera
+    form's and the admin's check of `source_uri` and `analysis_uri`)."""
     uri = value.strip()
     if uri:
         try:
@@ -88,10 +89,10 @@ class CameraForm(forms.ModelForm[Camera]):
         return name
 
     def clean_source_uri(self) -> str:
-        return _checked_uri(self.cleaned_data.get("source_uri", ""))
+        return checked_source_uri(self.cleaned_data.get("source_uri", ""))
 
     def clean_analysis_uri(self) -> str:
-        return _checked_uri(self.cleaned_data.get("analysis_uri", ""))
+        return checked_source_uri(self.cleaned_data.get("analysis_uri", ""))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
