@@ -6,8 +6,11 @@ process group and stopped by the fixture that started it.
 
 from __future__ import annotations
 
+import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -149,3 +152,17 @@ def no_heartbeats() -> Iterator[None]:
     redis_client().delete(heartbeat_key())
     yield
     redis_client().delete(heartbeat_key())
+
+
+@pytest.fixture
+def var_dir() -> Iterator[Path]:
+    """The supervisor's ABUSEWATCH_VAR_DIR."""
+    # Short: the Redis unix socket lives here, and socket paths are limited to ~100 bytes.
+    folder = Path(tempfile.mkdtemp(prefix="aw-sup-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def started(log: str, name: str) -> list[int]:
+    """The pids the supervisor logged as started for child `name`, in order."""
+    return [int(pid) for pid in re.findall(rf"supervisor: started {name} \(pid (\d+)\)", log)]

@@ -4,19 +4,14 @@ and replaced without anyone's help."""
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import signal
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from abusewatch.heartbeat import heartbeat_key
-from tests.faults.conftest import fault_env, wait_until
+from tests.faults.conftest import fault_env, started, wait_until
 from tests.support.live import Process, free_port
 
 pytestmark = [
@@ -28,18 +23,6 @@ pytestmark = [
 ]
 
 STALE_AFTER = 4.0
-
-
-@pytest.fixture
-def var_dir() -> Iterator[Path]:
-    # Short: the Redis unix socket lives here, and socket paths are limited to ~100 bytes.
-    folder = Path(tempfile.mkdtemp(prefix="aw-sup-"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def started(log: str, name: str) -> list[int]:
-    return [int(pid) for pid in re.findall(rf"supervisor: started {name} \(pid (\d+)\)", log)]
 
 
 def alive(pid: int) -> bool:

@@ -4,19 +4,15 @@ shards, their priorities, and a hung shard replaced like a hung worker."""
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import signal
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from abusewatch.heartbeat import heartbeat_key
 from abusewatch.supervisor import POSE_NICENESS
-from tests.faults.conftest import fault_env, wait_until
+from tests.faults.conftest import fault_env, started, wait_until
 from tests.support.live import Process, free_port
 
 pytestmark = [
@@ -28,18 +24,6 @@ pytestmark = [
 ]
 
 STALE_AFTER = 4.0
-
-
-@pytest.fixture
-def var_dir() -> Iterator[Path]:
-    # Short: the Redis unix socket lives here, and socket paths are limited to ~100 bytes.
-    folder = Path(tempfile.mkdtemp(prefix="aw-shd-"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def started(log: str, name: str) -> list[int]:
-    return [int(pid) for pid in re.findall(rf"supervisor: started {name} \(pid (\d+)\)", log)]
 
 
 def command_line(pid: int) -> list[str]:
