@@ -450,6 +450,11 @@ INGEST_SKIP_LOOP_FILTER = env_bool("INGEST_SKIP_LOOP_FILTER", False)
 # 640x360 camera, but stage-1 scores move (max 0.04 over 24 clips): off until ml.video decodes
 # the same way and the model is checked on it (figures in bench/bench_decode.py).
 INGEST_SCALE_IN_FFMPEG = env_bool("INGEST_SCALE_IN_FFMPEG", False)
+# A window that fails to store for a transient database error (SQLite locked past its timeout
+# by another writer, a dropped PostgreSQL connection) is tried this many times in all, waiting
+# RETRY_SECONDS x the try's number between tries: the footage exists nowhere else.
+INGEST_STORE_ATTEMPTS = env_int("INGEST_STORE_ATTEMPTS", 4)
+INGEST_STORE_RETRY_SECONDS = env_float("INGEST_STORE_RETRY_SECONDS", 0.5)
 # How often run_ingest publishes its readers' totals to Redis for the bench (seconds).
 INGEST_STATS_SECONDS = env_float("INGEST_STATS_SECONDS", 5.0)
 # Most windows one inference task scores in one model call.

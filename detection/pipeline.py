@@ -17,7 +17,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,7 @@ from celery import signature
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -186,19 +186,50 @@ def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int | 
                 logger.exception("camera %s: no preview for this window", config.camera_id)
                 safe_unlink(preview)
                 preview = None
-        segment = segment_create(
-            camera_id=config.camera_id,
-            started_at=_when(closed.wall_start),
-            ended_at=_when(closed.wall_end),
-            source=Segment.Source.INGEST,
-            original=original,
-            preview=preview,
-            preview_is_original=info.browser_playable,
-            motion_score=motion,
-            frame_count=max(window.source_frames, window.sent_frames),
-            analysis_frames=analysis_frames,
+        segment = _store_retrying(
+            config.camera_id,
+            lambda: segment_create(
+                camera_id=config.camera_id,
+                started_at=_when(closed.wall_start),
+                ended_at=_when(closed.wall_end),
+                source=Segment.Source.INGEST,
+                original=original,
+                preview=preview,
+                preview_is_original=info.browser_playable,
+                motion_score=motion,
+                frame_count=max(window.source_frames, window.sent_frames),
+                analysis_frames=analysis_frames,
+            ),
         )
     return segment.pk
+
+
+def _store_retrying(camera_id: int, store: Callable[[], Segment]) -> Segment:
+    """Store a camera's window, again after a transient database error.
+
+    A camera's footage exists nowhere else: dropping a window because SQLite was locked by
+    another writer past its timeout, or because the PostgreSQL connection broke, loses it for
+    good. `segment_create` removes its files when the row is not written, so each try starts
+    clean; a fresh connection serves the next. Other errors (a conflict, invalid values) are
+    not transient and are raised at once.
+    """
+    attempts = max(1, settings.INGEST_STORE_ATTEMPTS)
+    for attempt in range(1, attempts + 1):
+        try:
+            return store()
+        except OperationalError as error:
+            if attempt == attempts:
+                raise
+            logger.warning(
+                "camera %s: storing a window failed (%s), try %d of %d",
+                camera_id,
+                error,
+                attempt,
+                attempts,
+            )
+            connection.close()
+            time.sleep(settings.INGEST_STORE_RETRY_SECONDS * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 # --- Stage 2: enqueue ---------------------------------------------------------------------------
