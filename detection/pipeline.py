@@ -590,7 +590,11 @@ def detection_store(*, scored: Scored, version: ModelVersion) -> Detection | Non
             stage2_skipped=scored.stage2_skipped,
             batch_size=scored.batch_size,
         )
-        detection.full_clean(validate_unique=False)
+        # Field values only: full_clean would also query both foreign keys and both
+        # constraints (four queries a window, on the inference worker's hot path), facts this
+        # transaction has just read under the camera's lock or clamped, and the database
+        # enforces the constraints on insert all the same.
+        detection.clean_fields(exclude=["segment", "model_version"])
         detection.save()
         Segment.objects.filter(pk=segment.pk).update(status=Segment.Status.ANALYSED)
         case = apply_decision(decision, segment=segment, score=scored.score)
@@ -709,7 +713,8 @@ def _attach_footage(case: Case) -> None:
         ended_at__gt=case.started_at - pre,
         started_at__lt=case.ended_at + post,
     ).exclude(status=Segment.Status.PURGED)
-    case.segments.add(*footage)
+    # Ids only: a case grows by every non-safe window, and each time its whole span is read.
+    case.segments.add(*footage.values_list("pk", flat=True))
 
 
 def segment_attach_to_nearby_cases(segment: Segment) -> None:
