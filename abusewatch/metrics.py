@@ -24,7 +24,7 @@ from prometheus_client.registry import CollectorRegistry
 from alerts.live import redis_client, websocket_clients_open
 from alerts.models import WebhookDelivery
 from cameras.models import Camera
-from detection.backpressure import stage2_cost_seconds
+from detection.backpressure import skipped_for_capacity, stage2_cost_seconds
 from detection.models import Case, Detection, RetentionRun, Segment, Stage2Skipped
 from detection.reconcile import pending_summary
 
@@ -101,18 +101,15 @@ class AbuseWatchCollector:
             "Windows deferred for capacity and never analysed (footage still kept).",
             labels=labels,
         )
-        # A skipped window that had been deferred was skipped for capacity, not for stillness.
-        skipped_capacity = Q(
-            segments__status=Segment.Status.SKIPPED, segments__deferred_at__isnull=False
-        )
         cameras = Camera.objects.annotate(
             ingested=Count("segments"),
+            # Never deferred: skipped by the motion gate, not for capacity.
             skipped=Count(
                 "segments",
                 filter=Q(segments__status=Segment.Status.SKIPPED)
                 & Q(segments__deferred_at__isnull=True),
             ),
-            over_capacity=Count("segments", filter=skipped_capacity),
+            over_capacity=Count("segments", filter=skipped_for_capacity("segments__")),
         ).order_by("pk")
         for camera in cameras:
             values = [str(camera.pk), camera.name, str(camera.site_id)]

@@ -233,6 +233,7 @@ def capacity_counts(measured: Any) -> dict[str, Any]:
     skipped for capacity, and decided on stage 1 alone (and why)."""
     from django.db.models import Count
 
+    from detection.backpressure import skipped_for_capacity
     from detection.models import Detection
 
     # order_by(): a model's default ordering would split the groups.
@@ -256,9 +257,7 @@ def capacity_counts(measured: Any) -> dict[str, Any]:
         "segments_by_status": by_status,
         "status_reasons_top": dict(reasons.most_common(8)),
         "windows_deferred": measured.filter(deferred_at__isnull=False).count(),
-        "windows_skipped_for_capacity": sum(
-            n for reason, n in reasons.items() if "capacity" in reason.lower()
-        ),
+        "windows_skipped_for_capacity": measured.filter(skipped_for_capacity()).count(),
         "windows_decided_without_stage2": without_stage2,
     }
 

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from detection import inference
@@ -171,6 +172,14 @@ def deferred_oldest(limit: int) -> list[int]:
 def fresh_work_waiting() -> bool:
     """Whether fresh windows wait on the pending list (deferred work waits for them)."""
     return inference.pending_length() > 0
+
+
+def skipped_for_capacity(prefix: str = "") -> Q:
+    """Windows skipped for capacity: deferred, then never analysed in time (`deferred_expire`
+    in detection.reconcile), as opposed to skipped by the motion gate. Matches on the status
+    and `deferred_at`, not on the words of `status_reason`. `prefix` reaches Segment through a
+    relation, e.g. `segments__` from Camera."""
+    return Q(**{f"{prefix}status": Segment.Status.SKIPPED, f"{prefix}deferred_at__isnull": False})
 
 
 def deferred_skip_reason() -> str:

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from detection.backpressure import skipped_for_capacity
 from detection.models import Detection, Segment, Stage2Skipped
 
 
@@ -113,10 +114,7 @@ def capacity_notes(
     skip_since = since - dt.timedelta(seconds=settings.INFERENCE_DEFERRED_MAX_AGE_SECONDS)
     skipped: dict[int, int] = dict(
         Segment.objects.filter(
-            camera_id__in=ids,
-            started_at__gte=skip_since,
-            status=Segment.Status.SKIPPED,
-            deferred_at__isnull=False,
+            skipped_for_capacity(), camera_id__in=ids, started_at__gte=skip_since
         )
         .values_list("camera_id")
         .annotate(n=Count("pk"))

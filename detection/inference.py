@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,17 +110,38 @@ def stage2_claim(segment_id: int) -> bool:
 
     A window the gate passes stays pending until the pose worker stores its detection, so the
     window's own `analyse_segment` message, or another worker's batch that drained its id,
-    scores stage 1 again and would send it to the pose queue a second time: pose then runs
-    twice on two pose workers (or hosts), and the queue's depth, which admission control reads
-    as stage-2 backlog (detection.backpressure), counts the window twice. The mark expires
-    within half the reconciler's requeue delay, so a window whose pose message was lost
-    (Redis restarted) is sent again when the reconciler queues it again.
+    picks it up again. Those read the mark first (`stage2_claimed`) and leave it out; one that
+    scored stage 1 at the same time as the first would send it to the pose queue a second time:
+    pose then runs twice on two pose workers (or hosts), and the queue's depth, which admission
+    control reads as stage-2 backlog (detection.backpressure), counts the window twice. The
+    mark expires within half the reconciler's requeue delay, so a window whose pose message was
+    lost (Redis restarted) is sent again when the reconciler queues it again.
     """
     client = redis_client()
     if client is None:
         return True  # one process, tasks run eagerly: the first send finished the window
     ttl = max(1, int(settings.PENDING_REQUEUE_AFTER_SECONDS / 2))
-    return bool(client.set(_key("stage2-sent", segment_id), 1, nx=True, ex=ttl))
+    return bool(client.set(_stage2_sent_key(segment_id), 1, nx=True, ex=ttl))
+
+
+def stage2_claimed(segment_ids: Sequence[int]) -> set[int]:
+    """Which of these windows a task already sent to the pose queue (`stage2_claim`'s mark is
+    set): stage 1 need not score them again. One round trip for all of them."""
+    client = redis_client()
+    if client is None or not segment_ids:
+        return set()
+    try:
+        marks = client.mget([_stage2_sent_key(segment_id) for segment_id in segment_ids])
+    except Exception as error:  # scored again at worst; `stage2_claim` still sends them once
+        logger.warning("pose-queue marks unknown (%s)", type(error).__name__)
+        return set()
+    return {
+        segment_id for segment_id, mark in zip(segment_ids, marks, strict=True) if mark is not None
+    }
+
+
+def _stage2_sent_key(segment_id: int) -> str:
+    return _key("stage2-sent", segment_id)
 
 
 def pending_push(segment_id: int) -> None:

@@ -400,7 +400,9 @@ def segments_analyse(*, segment_ids: list[int], deferred: bool = False) -> list[
 
     Idempotent: windows that already have a detection by the active model are left alone, so a
     redelivered or duplicate task does nothing. With INFERENCE_POSE_QUEUE set, windows the
-    gate passes are finished by `detection.score_stage2` on that queue instead.
+    gate passes are finished by `detection.score_stage2` on that queue instead; until then
+    they are pending, and a task that finds them already sent there (`inference.stage2_claim`)
+    leaves them out too.
 
     Backpressure (detection.backpressure): windows stored longer than INFERENCE_MAX_LAG_SECONDS
     ago are first marked deferred and left out; `deferred=True` scores deferred windows
@@ -418,6 +420,9 @@ def segments_analyse(*, segment_ids: list[int], deferred: bool = False) -> list[
         .select_related("camera")
         .order_by("started_at")
     )
+    if todo:
+        claimed = inference.stage2_claimed([segment.pk for segment in todo])
+        todo = [segment for segment in todo if segment.pk not in claimed]
     if not todo:
         return []
     pose_queue = bool(settings.INFERENCE_POSE_QUEUE)

@@ -209,8 +209,7 @@ def pixel_motion(previous: np.ndarray, current: np.ndarray) -> float:
 
 
 def analysis_image(frame: Any, spec: InputSpec, *, scale_in_ffmpeg: bool = False) -> np.ndarray:
-    """A decoded frame (av.VideoFrame) as the model's RGB input; the main and the detect stream
-    both convert through here."""
+    """A decoded frame (av.VideoFrame) as the model's RGB input."""
     if scale_in_ffmpeg:
         scaled = frame.reformat(
             width=spec.width, height=spec.height, format="rgb24", interpolation="AREA"
@@ -219,6 +218,16 @@ def analysis_image(frame: Any, spec: InputSpec, *, scale_in_ffmpeg: bool = False
     # Same conversion and resize as training (ml.video + ml.preprocess), so live windows
     # look like training windows.
     return resize_frame(frame.to_ndarray(format="rgb24"), spec)
+
+
+def convert_for_analysis(
+    frame: Any, spec: InputSpec, *, options: DecodeOptions, totals: IngestTotals
+) -> np.ndarray:
+    """`analysis_image` as the options say, counted in `totals`: the main stream
+    (`AnalysisDecoder.small`) and the detect stream (the reader's DetectFeed) both convert
+    through here."""
+    totals.add(frames_converted=1)
+    return analysis_image(frame, spec, scale_in_ffmpeg=options.scale_in_ffmpeg)
 
 
 class AnalysisDecoder:
@@ -286,8 +295,7 @@ class AnalysisDecoder:
 
     def small(self, frame: Any, spec: InputSpec) -> np.ndarray:
         """A decoded frame as the model's RGB input size."""
-        self.totals.add(frames_converted=1)
-        return analysis_image(frame, spec, scale_in_ffmpeg=self.options.scale_in_ffmpeg)
+        return convert_for_analysis(frame, spec, options=self.options, totals=self.totals)
 
     def pixels(self, seconds: float, image: np.ndarray) -> None:
         """A decoded analysis frame (small RGB): its motion teaches the gate."""

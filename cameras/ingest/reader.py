@@ -13,18 +13,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import av
-import numpy as np
 
 from cameras.ingest.decoding import (
     INGEST_TOTALS,
     AnalysisDecoder,
     DecodeOptions,
     IngestTotals,
-    analysis_image,
+    convert_for_analysis,
 )
 from cameras.ingest.media import PacketRecord, StreamInfo, stream_info
 from cameras.ingest.segmenter import Segmenter, StreamDiscontinuity, Window
@@ -246,7 +246,13 @@ class CameraReader(threading.Thread):
             main=source,
             clip_index=clip_index,
             fps=self.config.analysis_fps,
-            convert=self._small,
+            # Converted and counted as the main stream's frames are.
+            convert=partial(
+                convert_for_analysis,
+                spec=self.spec,
+                options=self.decode_options,
+                totals=self.totals,
+            ),
             on_unavailable=self._detect_unavailable,
             read_timeout=self.read_timeout,
             backoff_initial=self.backoff_initial,
@@ -254,11 +260,6 @@ class CameraReader(threading.Thread):
             name=self.name,
         )
         return self.detect_feed
-
-    def _small(self, frame: Any) -> np.ndarray:
-        """A detect-stream frame as the model's input, converted as the main stream's are."""
-        self.totals.add(frames_converted=1)
-        return analysis_image(frame, self.spec, scale_in_ffmpeg=self.decode_options.scale_in_ffmpeg)
 
     def _detect_unavailable(self, reason: str | None) -> None:
         detail = RECEIVING_VIDEO if reason is None else f"{DETECT_STREAM_UNAVAILABLE} {reason}"

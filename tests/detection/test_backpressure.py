@@ -268,3 +268,34 @@ def test_the_notice_ends_when_the_trouble_is_older_than_its_span(world, settings
     assert note.skipped == 1 and note.stage2_skipped == 1 and note.stage2_gated == 1
     later = timezone.now() + dt.timedelta(minutes=6)
     assert capacity_notes([world.camera_a.pk], now=later) == {}
+
+
+def test_the_camera_notice_metrics_and_bench_count_the_same_capacity_skips(world, settings):
+    """One predicate (backpressure.skipped_for_capacity) behind all three counts: windows the
+    reconciler skipped after they were deferred, not the motion gate's skips, windows deferred
+    and still waiting or scored in idle time, or failed windows."""
+    from bench.bench_pipeline import capacity_counts
+    from detection.capacity import capacity_notes
+    from tests.abusewatch.test_metrics import as_user, one, scrape
+
+    settings.CAPACITY_NOTICE_MINUTES = 5
+    settings.INFERENCE_DEFERRED_MAX_AGE_SECONDS = 600
+    now = timezone.now()
+    camera, other = world.camera_a, world.camera_b
+    reason = backpressure.deferred_skip_reason()
+    expiring = _stored(camera, 601, status=Segment.Status.PENDING, deferred_at=now)
+    _stored(camera, 700, status=Segment.Status.SKIPPED, deferred_at=now, status_reason=reason)
+    _stored(camera, 10, status=Segment.Status.SKIPPED)  # no motion
+    _stored(camera, 300, status=Segment.Status.PENDING, deferred_at=now)
+    _stored(camera, 400, status=Segment.Status.ANALYSED, deferred_at=now)
+    _stored(camera, 30, status=Segment.Status.FAILED, status_reason="no frames")
+    _stored(other, 650, status=Segment.Status.SKIPPED, deferred_at=now, status_reason=reason)
+    assert reconcile.deferred_expire() == [expiring.pk]
+
+    assert Segment.objects.filter(backpressure.skipped_for_capacity(), camera=camera).count() == 2
+    assert capacity_notes([camera.pk])[camera.pk].skipped == 2
+    samples = scrape(as_user(world.olga))
+    labels = {"camera": str(camera.pk), "camera_name": camera.name, "site": str(camera.site_id)}
+    assert one(samples, "abusewatch_windows_skipped_over_capacity_total", **labels) == 2
+    measured = Segment.objects.filter(camera=camera)
+    assert capacity_counts(measured)["windows_skipped_for_capacity"] == 2

@@ -82,3 +82,58 @@ def test_a_gated_window_is_sent_to_the_pose_queue_once_until_the_mark_expires(
     pipeline.segments_analyse(segment_ids=[gated.pk])
     assert [kwargs["segment_id"] for _, kwargs in sent.calls] == [gated.pk, gated.pk]
     client.delete(key)
+
+
+def test_a_window_already_on_the_pose_queue_is_not_scored_again_on_stage1(
+    world, active_model, settings, monkeypatch, purge_queues
+):
+    settings.INFERENCE_POSE_QUEUE = "pose"
+    settings.PENDING_REQUEUE_AFTER_SECONDS = 60
+    detector = inference.detector_for(
+        active_model.artifact_path, card=active_model.card, with_stage2=False
+    )
+    if not detector.card.is_cascade:
+        pytest.skip("the model under test has no stage 2")
+    fight, calm = fixture_clips()[0], fixture_clips()[5]
+    clips = {
+        clip: np.stack(inference.frames_decode(clip, spec=detector.spec)) for clip in (fight, calm)
+    }
+    start = timezone.now() - dt.timedelta(seconds=10)
+    gated = store_clip_window(world.camera_b, start, clip=fight, frames=clips[fight])
+    sent = _Sent()
+    monkeypatch.setattr(pipeline, "signature", sent)
+    scored_windows: list[int] = []  # windows per stage-1 model call
+    score_stage1 = detector.score_stage1_clips
+
+    def counting(windows: Any) -> Any:
+        scored_windows.append(len(windows))
+        return score_stage1(windows)
+
+    monkeypatch.setattr(detector, "score_stage1_clips", counting)
+    key = inference._key("stage2-sent", gated.pk)
+    try:
+        assert pipeline.segments_analyse(segment_ids=[gated.pk]) == []
+        assert scored_windows == [1]
+        assert [kwargs["segment_id"] for _, kwargs in sent.calls] == [gated.pk]
+
+        # Redelivered with a fresh window beside it: the model scores the fresh one only.
+        fresh = store_clip_window(
+            world.camera_b, start + dt.timedelta(seconds=2), clip=calm, frames=clips[calm]
+        )
+        [decided] = pipeline.segments_analyse(segment_ids=[gated.pk, fresh.pk])
+        assert decided.segment_id == fresh.pk
+        assert scored_windows == [1, 1]
+        assert pipeline.segments_analyse(segment_ids=[gated.pk]) == []
+        assert scored_windows == [1, 1], "no model call for a window on the pose queue"
+        assert len(sent.calls) == 1
+
+        # The pose worker finishes it: one detection, and nothing left for stage 1.
+        [(_, kwargs)] = sent.calls
+        assert pipeline.segment_finish_stage2(**kwargs) is not None
+        assert Detection.objects.filter(segment=gated).count() == 1
+        assert Segment.objects.get(pk=gated.pk).status == Segment.Status.ANALYSED
+        assert pipeline.segments_analyse(segment_ids=[gated.pk]) == []
+        assert Detection.objects.filter(segment=gated).count() == 1
+        assert scored_windows == [1, 1]
+    finally:
+        inference.redis_client().delete(key)
