@@ -455,6 +455,13 @@ INGEST_SCALE_IN_FFMPEG = env_bool("INGEST_SCALE_IN_FFMPEG", False)
 # RETRY_SECONDS x the try's number between tries: the footage exists nowhere else.
 INGEST_STORE_ATTEMPTS = env_int("INGEST_STORE_ATTEMPTS", 4)
 INGEST_STORE_RETRY_SECONDS = env_float("INGEST_STORE_RETRY_SECONDS", 0.5)
+# A reader behind its stream by more than this (seconds, over its camera's own delivery delay)
+# stops decoding at the next window and only records, until it is back within RESUME: decoding
+# is what a box with more cameras than it can analyse runs out of, and a live camera's packets
+# must be read on time or they are lost. The windows between are stored deferred and analysed
+# from their originals when the load allows (detection.backpressure). 0: never.
+INGEST_SHED_LAG_SECONDS = env_float("INGEST_SHED_LAG_SECONDS", 2.0)
+INGEST_SHED_RESUME_SECONDS = env_float("INGEST_SHED_RESUME_SECONDS", 0.5)
 # How often run_ingest publishes its readers' totals to Redis for the bench (seconds).
 INGEST_STATS_SECONDS = env_float("INGEST_STATS_SECONDS", 5.0)
 # Most windows one inference task scores in one model call.

@@ -23,6 +23,10 @@ INGEST_COUNTERS = (
     "frames_converted",
     "windows",
     "windows_still",
+    # Left undecoded because a reader fell behind its stream (cameras.ingest.decoding
+    # .DecodeShedder): also counted in frames_not_decoded.
+    "frames_shed",
+    "windows_shed",
 )
 
 

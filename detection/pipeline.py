@@ -96,8 +96,12 @@ def segment_create(
     motion_score: float | None = None,
     frame_count: int = 0,
     analysis_frames: np.ndarray | None = None,
+    deferred: bool = False,
 ) -> Segment:
     """Store a window's files and its Segment row, then queue it for the model.
+
+    `deferred`: ingestion was over capacity and did not decode the window; it is stored
+    pending and deferred (detection.backpressure), for idle time to score from its original.
 
     The files land in storage before the row is written and are removed again if the row
     cannot be, so no row points at a missing file and no file is left without a row. Windows
@@ -118,7 +122,11 @@ def segment_create(
     # analysing, until an operator adds space.
     gated = gated or site_analysis_paused(camera_id)
     segment.status = Segment.Status.SKIPPED if gated else Segment.Status.PENDING
-    if not gated:
+    if gated:
+        deferred = False
+    elif deferred:
+        segment.deferred_at = timezone.now()
+    else:
         segment.queued_at = timezone.now()
         segment.analysis_attempts = 1
     stamp = f"{started_at:%H%M%S-%f}"
@@ -141,7 +149,8 @@ def segment_create(
                 )
             segment.full_clean(validate_unique=False)
             segment.save()
-            if gated:
+            if gated or deferred:
+                # Triage will not see it soon (or ever): keep it with the cases around it.
                 Camera.objects.select_for_update().filter(pk=camera_id).first()
                 segment_attach_to_nearby_cases(segment)
             else:
@@ -168,8 +177,9 @@ def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int | 
     if len(window.frames) >= 2:
         motion: float | None = motion_score(window.frames)
         analysis_frames: np.ndarray | None = np.stack(window.frames)
-    elif closed.undecoded:
-        # Decoded in part by the reader: the worker decodes the stored original instead.
+    elif closed.undecoded or closed.shed:
+        # Decoded in part, or not at all for capacity, by the reader: the worker decodes the
+        # stored original instead.
         motion, analysis_frames = None, None
     else:
         # The reader's motion gate decoded nothing in it (a still scene): stored, not analysed.
@@ -199,6 +209,7 @@ def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int | 
                 motion_score=motion,
                 frame_count=max(window.source_frames, window.sent_frames),
                 analysis_frames=analysis_frames,
+                deferred=closed.shed,
             ),
         )
     return segment.pk

@@ -155,6 +155,10 @@ class DecodeOptions:
     scale_in_ffmpeg: bool = False
     motion_gate: bool = True
     gate: GateThresholds = field(default_factory=GateThresholds)
+    # Behind its stream by more than this (seconds), a reader records without decoding until it
+    # is back within `shed_resume` (DecodeShedder); 0: never.
+    shed_after: float = 2.0
+    shed_resume: float = 0.5
 
     @classmethod
     def from_settings(cls) -> DecodeOptions:
@@ -164,6 +168,8 @@ class DecodeOptions:
             skip_loop_filter=bool(getattr(settings, "INGEST_SKIP_LOOP_FILTER", False)),
             scale_in_ffmpeg=bool(getattr(settings, "INGEST_SCALE_IN_FFMPEG", False)),
             motion_gate=bool(getattr(settings, "INGEST_MOTION_GATE", True)),
+            shed_after=float(getattr(settings, "INGEST_SHED_LAG_SECONDS", 2.0)),
+            shed_resume=float(getattr(settings, "INGEST_SHED_RESUME_SECONDS", 0.5)),
             gate=GateThresholds(
                 ratio=float(getattr(settings, "INGEST_MOTION_GATE_RATIO", 2.0)),
                 margin_bytes=int(getattr(settings, "INGEST_MOTION_GATE_MARGIN_BYTES", 200)),
@@ -186,6 +192,8 @@ class IngestTotals:
     frames_converted: int = 0  # decoded frames turned into analysis frames
     windows: int = 0
     windows_still: int = 0  # stored without decoding: nothing moved
+    frames_shed: int = 0  # packets left undecoded because the reader fell behind its stream
+    windows_shed: int = 0  # stored for analysis later: decoding gave way to recording
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -230,6 +238,47 @@ def convert_for_analysis(
     return analysis_image(frame, spec, scale_in_ffmpeg=options.scale_in_ffmpeg)
 
 
+class DecodeShedder:
+    """Whether a reader is so far behind its stream that decoding must give way to recording.
+
+    Decoding is the reader's cost (recording only copies packets): a process with more cameras
+    than its cores can decode falls behind real time, and a live camera's packets then pile up
+    until the connection breaks and footage is lost. Behind by more than `shed_after` seconds,
+    the reader stops decoding at the next window and only records; it decodes again once it is
+    back within `resume_below`. The windows in between are stored and analysed later from their
+    originals, when the load allows (detection.backpressure).
+
+    Behind what: a camera's own delivery delay (network, its encoder) is not the reader's. The
+    lag is measured against its smallest value over the last `baseline_seconds`, so a
+    constant delay is learned, and only the lag the reader adds on top of it counts.
+    """
+
+    def __init__(
+        self, *, shed_after: float, resume_below: float, baseline_seconds: float = 60.0
+    ) -> None:
+        self.shed_after = shed_after
+        self.resume_below = min(resume_below, shed_after)
+        self.baseline_seconds = baseline_seconds
+        self.shedding = False
+        # (when, lag): increasing lags, so the first one is the window's smallest.
+        self._lags: deque[tuple[float, float]] = deque()
+
+    def update(self, *, now: float, due: float) -> bool:
+        """`due`: when the packet at hand should have been read (monotonic seconds)."""
+        lag = now - due
+        while self._lags and self._lags[-1][1] >= lag:
+            self._lags.pop()
+        self._lags.append((now, lag))
+        while self._lags[0][0] < now - self.baseline_seconds:
+            self._lags.popleft()
+        behind = lag - self._lags[0][1]
+        if self.shedding:
+            self.shedding = behind >= self.resume_below
+        else:
+            self.shedding = self.shed_after > 0 and behind > self.shed_after
+        return self.shedding
+
+
 class AnalysisDecoder:
     """One stream's decoder, fed every packet; decodes what analysis needs.
 
@@ -260,14 +309,20 @@ class AnalysisDecoder:
         self.gate = MotionGate(self.options.gate) if use_gate else None
         self.totals = totals if totals is not None else INGEST_TOTALS
         self.decoding = True
-        self._pending: list[tuple[Any, float, bool]] = []  # (packet, seconds, keyframe)
+        # Set by the reader while it is behind its stream (DecodeShedder): nothing is decoded
+        # from the next window on, and the windows left undecoded say why (`shed_in`).
+        self.shedding = False
+        # (packet, seconds, keyframe, shed): waiting undecoded; `shed` when for capacity.
+        self._pending: list[tuple[Any, float, bool, bool]] = []
         # False once packets were dropped undecoded: the decoder's references are stale and it
         # must restart from a keyframe.
         self._chain_intact = True
         self._window_start: float | None = None
         self._previous_image: np.ndarray | None = None
-        # Times of packets dropped undecoded, as long as a window may still ask about them.
+        # Times of packets dropped undecoded, as long as a window may still ask about them;
+        # `_shed` those of them left for capacity.
         self._undecoded: deque[float] = deque()
+        self._shed: deque[float] = deque()
         # Counters of this decoder (the process totals get the same increments).
         self.packets = 0
         self.frames_decoded = 0
@@ -279,17 +334,19 @@ class AnalysisDecoder:
         keyframe = bool(packet.is_keyframe)
         new_window = window_start is not None and window_start != self._window_start
         self._window_start = window_start
-        if self.gate is None:
-            return self._decode(packet)
-        moving = self.gate.observe(packet.size, keyframe=keyframe, seconds=seconds)
-        if moving:
+        moving = True
+        if self.gate is not None:
+            moving = self.gate.observe(packet.size, keyframe=keyframe, seconds=seconds)
+        if moving and not self.shedding:
             frames = self._resume(window_start) if self._pending else []
             self.decoding = True
             return frames + self._decode(packet)
         if self.decoding and not new_window:
             return self._decode(packet)  # finish the window being decoded
         self.decoding = False
-        self._pending.append((packet, seconds, keyframe))
+        self._pending.append((packet, seconds, keyframe, self.shedding))
+        if self.shedding:
+            self.totals.add(frames_shed=1)
         self._trim(window_start)
         return []
 
@@ -309,7 +366,15 @@ class AnalysisDecoder:
         while self._undecoded and self._undecoded[0] < start - EPSILON:
             self._undecoded.popleft()
         return any(start - EPSILON <= at < end - EPSILON for at in self._undecoded) or any(
-            start - EPSILON <= at < end - EPSILON for _, at, _ in self._pending
+            start - EPSILON <= at < end - EPSILON for _, at, _, _ in self._pending
+        )
+
+    def shed_in(self, start: float, end: float) -> bool:
+        """Whether frames in [start, end) were left undecoded because the reader was behind."""
+        while self._shed and self._shed[0] < start - EPSILON:
+            self._shed.popleft()
+        return any(start - EPSILON <= at < end - EPSILON for at in self._shed) or any(
+            shed and start - EPSILON <= at < end - EPSILON for _, at, _, shed in self._pending
         )
 
     def flush(self, packet: Any) -> list[Any]:
@@ -351,7 +416,7 @@ class AnalysisDecoder:
             self.stream.codec_context.flush_buffers()
             self._chain_intact = True
         frames: list[Any] = []
-        for packet, _, _ in self._pending:
+        for packet, *_ in self._pending:
             frames += self._decode(packet)
         self._pending.clear()
         return frames
@@ -359,7 +424,7 @@ class AnalysisDecoder:
     def _keyframe_index(self, window_start: float | None) -> int | None:
         """Index of the last waiting keyframe at or before `window_start`."""
         found: int | None = None
-        for index, (_, seconds, keyframe) in enumerate(self._pending):
+        for index, (_, seconds, keyframe, _) in enumerate(self._pending):
             if window_start is not None and seconds > window_start + EPSILON:
                 break
             if keyframe:
@@ -375,7 +440,8 @@ class AnalysisDecoder:
     def _drop(self, count: int) -> None:
         if count <= 0:
             return
-        self._undecoded.extend(at for _, at, _ in self._pending[:count])
+        self._undecoded.extend(at for _, at, _, _ in self._pending[:count])
+        self._shed.extend(at for _, at, _, shed in self._pending[:count] if shed)
         del self._pending[:count]
         self._chain_intact = False
         self.frames_not_decoded += count
@@ -392,6 +458,8 @@ def publishable(totals: dict[str, int], *, cameras: int) -> dict[str, float | in
         "frames_converted": totals["frames_converted"],
         "windows": totals["windows"],
         "windows_still": totals["windows_still"],
+        "frames_shed": totals["frames_shed"],
+        "windows_shed": totals["windows_shed"],
         "updated": time.time(),
     }
 
@@ -400,6 +468,7 @@ __all__ = [
     "INGEST_TOTALS",
     "AnalysisDecoder",
     "DecodeOptions",
+    "DecodeShedder",
     "GateThresholds",
     "IngestTotals",
     "MotionGate",

@@ -23,6 +23,7 @@ from cameras.ingest.decoding import (
     INGEST_TOTALS,
     AnalysisDecoder,
     DecodeOptions,
+    DecodeShedder,
     IngestTotals,
     convert_for_analysis,
 )
@@ -81,6 +82,9 @@ class SessionWindow:
     # The motion gate left part of the window undecoded (it stopped where an overlapping window
     # began): its analysis frames are not all here, so the original must be decoded for them.
     undecoded: bool = False
+    # Not decoded at all because the reader was behind its stream (DecodeShedder): stored for
+    # analysis later, from the original, when the load allows.
+    shed: bool = False
 
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
@@ -157,6 +161,7 @@ class CameraReader(threading.Thread):
         # Counters the bench and the tests read.
         self.windows_emitted = 0
         self.windows_still = 0
+        self.windows_shed = 0
         self.sessions = 0
         self.frames_decoded = 0
         self.frames_not_decoded = 0
@@ -305,6 +310,10 @@ class CameraReader(threading.Thread):
             # The one frame rule of training and evaluation (ml.frames): which decoded frames
             # fill which analysis ticks, a slow camera's frames repeated, a fast one's dropped.
             sampler = FrameSampler(config.analysis_fps)
+            shedder = DecodeShedder(
+                shed_after=self.decode_options.shed_after,
+                resume_below=self.decode_options.shed_resume,
+            )
 
             def take(frame: Any, frame_seconds: float) -> None:
                 slots = sampler.slots(frame_seconds)
@@ -392,6 +401,11 @@ class CameraReader(threading.Thread):
                     self._emit(window, info, wall_origin, decoder)
                 if not decode:
                     continue  # the detect stream is analysed: the main one is only recorded
+                # Behind its stream, the reader records without decoding (an arrival-timed
+                # source's packets are due when they arrive: never behind).
+                decoder.shedding = not arrival_timed and shedder.update(
+                    now=time.monotonic(), due=mono_origin + seconds
+                )
                 frames = decoder.push(packet, seconds=seconds, window_start=segmenter.open_since)
                 if not decoder.decoding and detect is None:
                     # Left undecoded by the motion gate, but a frame the camera sent: the
@@ -427,8 +441,11 @@ class CameraReader(threading.Thread):
     ) -> None:
         if not window.packets:
             return
-        undecoded = False
-        if decoder.undecoded_in(window.start, window.end) and window.source_frames:
+        undecoded = shed = False
+        if decoder.shed_in(window.start, window.end):
+            # The reader was behind its stream: recorded now, analysed when the load allows.
+            window.frames, shed = [], True
+        elif decoder.undecoded_in(window.start, window.end) and window.source_frames:
             # Decoded in part only (overlapping windows): no half set of analysis frames.
             window.frames, undecoded = [], True
         elif len(window.frames) < 2:
@@ -436,9 +453,10 @@ class CameraReader(threading.Thread):
             # analyse: the footage is stored all the same, as a window without analysis frames.
             window.frames = []
         self.windows_emitted += 1
-        still = not window.frames and not undecoded
+        still = not window.frames and not undecoded and not shed
         self.windows_still += still
-        self.totals.add(windows=1, windows_still=int(still))
+        self.windows_shed += shed
+        self.totals.add(windows=1, windows_still=int(still), windows_shed=int(shed))
         try:
             self.on_window(
                 self.config,
@@ -448,6 +466,7 @@ class CameraReader(threading.Thread):
                     wall_start=wall_origin + window.start,
                     wall_end=wall_origin + window.end,
                     undecoded=undecoded,
+                    shed=shed,
                 ),
             )
         except Exception:

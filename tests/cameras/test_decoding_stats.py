@@ -20,6 +20,8 @@ NAMES = {
     "frames_converted",
     "windows",
     "windows_still",
+    "frames_shed",
+    "windows_shed",
     "updated",
 }
 
