@@ -15,7 +15,7 @@ from django.db import connection
 from bench.clips import encode_clip, fixture_clips
 from cameras.ingest.decoding import DecodeOptions, DecodeShedder, IngestTotals
 from cameras.ingest.reader import CameraConfig, CameraReader, SessionWindow
-from detection import inference, pipeline
+from detection import backpressure, inference
 from detection.models import Detection, Segment
 from detection.pipeline import deferred_catch_up, store_ingested_window
 from tests.conftest import World
@@ -134,7 +134,7 @@ def test_a_shed_window_is_stored_deferred_and_analysed_from_its_original_later(
     assert all(segments[pk].deferred_at is None for pk in stored if pk not in shed_ids)
 
     # Idle time (no fresh window waits): the deferred windows are scored from their originals.
-    monkeypatch.setattr(pipeline.backpressure, "fresh_work_waiting", lambda: False)
+    monkeypatch.setattr(backpressure, "fresh_work_waiting", lambda: False)
     assert all(inference.frames_get(pk) is None for pk in shed_ids)
     done = deferred_catch_up()
     assert {d.segment_id for d in done} >= set(shed_ids)
