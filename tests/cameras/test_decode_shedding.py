@@ -13,12 +13,13 @@ import pytest
 from django.db import connection
 
 from bench.clips import encode_clip, fixture_clips
-from cameras.ingest.decoding import DecodeOptions, DecodeShedder, IngestTotals
-from cameras.ingest.reader import CameraConfig, CameraReader, SessionWindow
+from cameras.ingest.decoding import DecodeOptions, DecodeShedder
+from cameras.ingest.reader import CameraConfig, SessionWindow
 from detection import backpressure, inference
 from detection.models import Detection, Segment
 from detection.pipeline import deferred_catch_up, store_ingested_window
 from tests.conftest import World
+from tests.support.reading import file_config, file_reader
 
 
 def test_a_camera_s_own_constant_delay_is_not_the_reader_falling_behind():
@@ -55,15 +56,7 @@ def busy_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def read_with_a_stall(clip: Path, *, camera_id: int = 1, store: bool = False):
     """One pass over the clip; storing the first window takes 3 s (a CPU that falls behind),
     so the reader is 3 s behind its stream when it comes back."""
-    config = CameraConfig(
-        camera_id=camera_id,
-        source_uri=str(clip),
-        analysis_fps=10.0,
-        window_seconds=2.0,
-        window_overlap_seconds=0.0,
-        frame_height=64,
-        frame_width=64,
-    )
+    config = file_config(clip, camera_id=camera_id)
     windows: list[SessionWindow] = []
     stored: list[int] = []
 
@@ -76,13 +69,10 @@ def read_with_a_stall(clip: Path, *, camera_id: int = 1, store: bool = False):
             assert segment_id is not None
             stored.append(segment_id)
 
-    reader = CameraReader(
+    reader = file_reader(
         config,
-        on_window=on_window,
-        on_status=lambda *_: None,
+        on_window,
         decode_options=DecodeOptions(motion_gate=False, shed_after=2.0, shed_resume=0.5),
-        paced=False,
-        totals=IngestTotals(),
     )
     reader.play_once()
     return reader, windows, stored

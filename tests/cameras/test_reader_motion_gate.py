@@ -12,11 +12,12 @@ import pytest
 from django.db import connection
 
 from bench.clips import FIXTURES, encode_clip, encode_still_clip, fixture_clips
-from cameras.ingest.decoding import DecodeOptions, IngestTotals
+from cameras.ingest.decoding import DecodeOptions
 from cameras.ingest.reader import CameraConfig, CameraReader, SessionWindow
 from detection.models import Segment
 from detection.pipeline import store_ingested_window
 from tests.conftest import World
+from tests.support.reading import file_config, file_reader
 
 VIOLENT = sorted((FIXTURES / "fight").glob("*.mp4"))
 
@@ -26,15 +27,7 @@ def read(
 ) -> tuple[CameraReader, list[SessionWindow], list[int]]:
     """One pass over the clip as fast as it decodes; `store`: each window through the ingest
     command's callback, while the stream is open as in production."""
-    config = CameraConfig(
-        camera_id=camera_id,
-        source_uri=str(clip),
-        analysis_fps=10.0,
-        window_seconds=2.0,
-        window_overlap_seconds=overlap,
-        frame_height=64,
-        frame_width=64,
-    )
+    config = file_config(clip, camera_id=camera_id, overlap=overlap)
     windows: list[SessionWindow] = []
     stored: list[int] = []
 
@@ -45,14 +38,7 @@ def read(
             assert segment_id is not None
             stored.append(segment_id)
 
-    reader = CameraReader(
-        config,
-        on_window=on_window,
-        on_status=lambda *_: None,
-        decode_options=DecodeOptions(motion_gate=gate),
-        paced=False,
-        totals=IngestTotals(),
-    )
+    reader = file_reader(config, on_window, decode_options=DecodeOptions(motion_gate=gate))
     reader.play_once()
     return reader, windows, stored
 

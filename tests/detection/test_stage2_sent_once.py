@@ -8,7 +8,8 @@ run twice on two pose workers and admission control would read the pose backlog 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -36,9 +37,18 @@ class _Sent:
         return _Signature()
 
 
-def test_a_gated_window_is_sent_to_the_pose_queue_once_until_the_mark_expires(
-    world, active_model, settings, monkeypatch, purge_queues
-):
+class PoseQueued(NamedTuple):
+    """Stage 1 here, stage 2 on the pose queue; a fight clip the gate passes and a calm one
+    it stops, with their analysis frames."""
+
+    detector: Any
+    fight: Path
+    calm: Path
+    clips: dict[Path, np.ndarray]
+
+
+@pytest.fixture
+def pose_queued(active_model, settings, purge_queues) -> PoseQueued:
     settings.INFERENCE_POSE_QUEUE = "pose"
     settings.PENDING_REQUEUE_AFTER_SECONDS = 60
     detector = inference.detector_for(
@@ -50,6 +60,13 @@ def test_a_gated_window_is_sent_to_the_pose_queue_once_until_the_mark_expires(
     clips = {
         clip: np.stack(inference.frames_decode(clip, spec=detector.spec)) for clip in (fight, calm)
     }
+    return PoseQueued(detector, fight, calm, clips)
+
+
+def test_a_gated_window_is_sent_to_the_pose_queue_once_until_the_mark_expires(
+    world, pose_queued: PoseQueued, monkeypatch
+):
+    detector, fight, calm, clips = pose_queued
     assert list(detector.gate_passes(detector.score_stage1_clips(list(clips.values())))) == [
         True,
         False,
@@ -85,19 +102,9 @@ def test_a_gated_window_is_sent_to_the_pose_queue_once_until_the_mark_expires(
 
 
 def test_a_window_already_on_the_pose_queue_is_not_scored_again_on_stage1(
-    world, active_model, settings, monkeypatch, purge_queues
+    world, pose_queued: PoseQueued, monkeypatch
 ):
-    settings.INFERENCE_POSE_QUEUE = "pose"
-    settings.PENDING_REQUEUE_AFTER_SECONDS = 60
-    detector = inference.detector_for(
-        active_model.artifact_path, card=active_model.card, with_stage2=False
-    )
-    if not detector.card.is_cascade:
-        pytest.skip("the model under test has no stage 2")
-    fight, calm = fixture_clips()[0], fixture_clips()[5]
-    clips = {
-        clip: np.stack(inference.frames_decode(clip, spec=detector.spec)) for clip in (fight, calm)
-    }
+    detector, fight, calm, clips = pose_queued
     start = timezone.now() - dt.timedelta(seconds=10)
     gated = store_clip_window(world.camera_b, start, clip=fight, frames=clips[fight])
     sent = _Sent()

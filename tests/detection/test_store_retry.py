@@ -16,10 +16,11 @@ import pytest
 from django.db import OperationalError, connection
 
 from bench.clips import fixture_clips
-from cameras.ingest.reader import CameraConfig, CameraReader, SessionWindow
+from cameras.ingest.reader import CameraConfig, SessionWindow
 from detection.models import Segment
 from detection.pipeline import store_ingested_window
 from tests.conftest import World
+from tests.support.reading import file_config, file_reader
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
@@ -51,12 +52,7 @@ def play(
                 assert outcome is not None
                 outcomes.append(outcome)
 
-        reader = CameraReader(
-            config,
-            on_window=on_window,
-            on_status=lambda *_: None,
-            paced=False,
-        )
+        reader = file_reader(config, on_window)
         reader.play_once()
         assert len(outcomes) == 2
         return outcomes
@@ -85,15 +81,7 @@ def stored_files(media_root: Path) -> set[Path]:
 
 
 def config_of(world: World, source_uri: str = "unused") -> CameraConfig:
-    return CameraConfig(
-        camera_id=world.camera_a.pk,
-        source_uri=source_uri,
-        analysis_fps=10.0,
-        window_seconds=1.0,
-        window_overlap_seconds=0.0,
-        frame_height=64,
-        frame_width=64,
-    )
+    return file_config(source_uri, camera_id=world.camera_a.pk, window_seconds=1.0)
 
 
 def test_a_window_locked_out_twice_is_stored_on_the_third_try(
