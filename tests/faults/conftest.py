@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db.models import Count
@@ -166,3 +167,35 @@ def var_dir() -> Iterator[Path]:
 def started(log: str, name: str) -> list[int]:
     """The pids the supervisor logged as started for child `name`, in order."""
     return [int(pid) for pid in re.findall(rf"supervisor: started {name} \(pid (\d+)\)", log)]
+
+
+def supervisor_start(model_dir: Path, var_dir: Path, log: Path, **env: str) -> Process:
+    """`bin/run`'s supervisor on a free port, with its own embedded Redis under `var_dir`."""
+    settings_env = fault_env(model_dir, ABUSEWATCH_VAR_DIR=str(var_dir), **env)
+    settings_env.pop("REDIS_URL")  # the supervisor starts and watches its own
+    return Process(
+        [sys.executable, "-m", "abusewatch.supervisor", "--port", str(free_port())],
+        env=settings_env,
+        log=log,
+    )
+
+
+def supervisor_redis(var_dir: Path) -> Any:
+    """A client of the supervisor's own Redis (its unix socket under `var_dir`)."""
+    import redis
+
+    return redis.Redis(unix_socket_path=str(var_dir / "redis" / "redis.sock"), socket_timeout=2)
+
+
+def beating(client: Any, name: str) -> bool:
+    """Whether a worker whose name starts with `name` (e.g. "inference@") has a heartbeat."""
+    import redis
+
+    from abusewatch.heartbeat import heartbeat_key
+
+    try:
+        # The children inherit this run's PIPELINE_REDIS_PREFIX (settings_test).
+        keys = client.hkeys(heartbeat_key())
+    except redis.RedisError:
+        return False
+    return any((k.decode() if isinstance(k, bytes) else k).startswith(name) for k in keys)

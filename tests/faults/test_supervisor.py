@@ -10,9 +10,13 @@ import time
 
 import pytest
 
-from abusewatch.heartbeat import heartbeat_key
-from tests.faults.conftest import fault_env, started, wait_until
-from tests.support.live import Process, free_port
+from tests.faults.conftest import (
+    beating,
+    started,
+    supervisor_redis,
+    supervisor_start,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -34,34 +38,17 @@ def alive(pid: int) -> bool:
 
 
 def test_supervisor_restarts_a_killed_redis_and_a_hung_worker(model_dir, var_dir, tmp_path):
-    import redis
-
-    env = fault_env(
+    supervisor = supervisor_start(
         model_dir,
-        ABUSEWATCH_VAR_DIR=str(var_dir),
+        var_dir,
+        tmp_path / "supervisor.log",
         WORKER_HEARTBEAT_INTERVAL_SECONDS="1",
         WORKER_HEARTBEAT_STALE_SECONDS=str(STALE_AFTER),
     )
-    env.pop("REDIS_URL")  # the supervisor starts and watches its own
-    supervisor = Process(
-        [sys.executable, "-m", "abusewatch.supervisor", "--port", str(free_port())],
-        env=env,
-        log=tmp_path / "supervisor.log",
-    )
     try:
-        socket_file = var_dir / "redis" / "redis.sock"
-        client = redis.Redis(unix_socket_path=str(socket_file), socket_timeout=2)
-
-        def beating(name: str) -> bool:
-            try:
-                # The children inherit this run's PIPELINE_REDIS_PREFIX (settings_test).
-                keys = client.hkeys(heartbeat_key())
-                return any(name in (k.decode() if isinstance(k, bytes) else k) for k in keys)
-            except redis.RedisError:
-                return False
-
-        waited = wait_until(lambda: beating("inference@"), timeout=120)
-        assert beating("inference@"), (
+        client = supervisor_redis(var_dir)
+        waited = wait_until(lambda: beating(client, "inference@"), timeout=120)
+        assert beating(client, "inference@"), (
             f"no inference heartbeat after {waited:.0f} s\n{supervisor.output()}"
         )
 
@@ -73,8 +60,10 @@ def test_supervisor_restarts_a_killed_redis_and_a_hung_worker(model_dir, var_dir
         assert len(restarted) == 2 and client.ping(), (
             f"Redis not restarted {took:.0f} s after SIGKILL\n{supervisor.output()[-3000:]}"
         )
-        back = wait_until(lambda: beating("inference@"), timeout=60)
-        assert beating("inference@"), f"workers did not come back to the new Redis in {back:.0f} s"
+        back = wait_until(lambda: beating(client, "inference@"), timeout=60)
+        assert beating(client, "inference@"), (
+            f"workers did not come back to the new Redis in {back:.0f} s"
+        )
         sys.stdout.write(
             f"FIGURE: Redis restarted {took:.1f} s after SIGKILL; workers back {back:.1f} s later\n"
         )

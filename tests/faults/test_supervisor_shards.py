@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from abusewatch.heartbeat import heartbeat_key
 from abusewatch.supervisor import POSE_NICENESS
-from tests.faults.conftest import fault_env, started, wait_until
-from tests.support.live import Process, free_port
+from tests.faults.conftest import (
+    beating,
+    started,
+    supervisor_redis,
+    supervisor_start,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -31,38 +35,21 @@ def command_line(pid: int) -> list[str]:
 
 
 def test_two_ingest_shards_run_beat_and_a_hung_one_is_replaced(model_dir, var_dir, tmp_path):
-    import redis
-
-    env = fault_env(
+    supervisor = supervisor_start(
         model_dir,
-        ABUSEWATCH_VAR_DIR=str(var_dir),
+        var_dir,
+        tmp_path / "supervisor.log",
         INGEST_SHARDS="2",
         INFERENCE_POSE_QUEUE="pose",
         WORKER_HEARTBEAT_INTERVAL_SECONDS="1",
         WORKER_HEARTBEAT_STALE_SECONDS=str(STALE_AFTER),
     )
-    env.pop("REDIS_URL")  # the supervisor starts and watches its own
-    supervisor = Process(
-        [sys.executable, "-m", "abusewatch.supervisor", "--port", str(free_port())],
-        env=env,
-        log=tmp_path / "supervisor.log",
-    )
     try:
-        client = redis.Redis(
-            unix_socket_path=str(var_dir / "redis" / "redis.sock"), socket_timeout=2
+        client = supervisor_redis(var_dir)
+        waited = wait_until(
+            lambda: beating(client, "ingest-0@") and beating(client, "ingest-1@"), timeout=120
         )
-
-        def beating(name: str) -> bool:
-            try:
-                return any(
-                    (k.decode() if isinstance(k, bytes) else k).startswith(name)
-                    for k in client.hkeys(heartbeat_key())
-                )
-            except redis.RedisError:
-                return False
-
-        waited = wait_until(lambda: beating("ingest-0@") and beating("ingest-1@"), timeout=120)
-        assert beating("ingest-0@") and beating("ingest-1@"), (
+        assert beating(client, "ingest-0@") and beating(client, "ingest-1@"), (
             f"no beat of both shards after {waited:.0f} s\n{supervisor.output()[-3000:]}"
         )
         log = supervisor.output()
