@@ -144,6 +144,46 @@ def _stage2_sent_key(segment_id: int) -> str:
     return _key("stage2-sent", segment_id)
 
 
+# How long a case's queued working-copies task holds back the next one (see below) if it never
+# starts (its message lost): then the next window of the case queues one again.
+WORKING_COPIES_MARK_SECONDS = 120
+
+
+def working_copies_claim(case_id: int) -> bool:
+    """Whether to queue the working copies of a case that just grew: not while a task for it
+    is queued and has not started, since that task will read every window attached by then.
+
+    A case grows by each non-safe window, a window every 2 s of each camera; without this each
+    one queued a task, and the media worker then listed the whole case's footage for every one.
+    The task clears the mark as it starts (`working_copies_started`), before it reads the
+    case's windows, so a window attached after that read queues the next task. Without Redis,
+    or when it fails, always True: a task too many costs a query, a missing copy costs a wait.
+    """
+    client = redis_client()
+    if client is None:
+        return True
+    try:
+        return bool(
+            client.set(
+                _key("working-copies-queued", case_id), 1, nx=True, ex=WORKING_COPIES_MARK_SECONDS
+            )
+        )
+    except Exception as error:
+        logger.warning("working copies of case %s: mark unknown (%s)", case_id, error)
+        return True
+
+
+def working_copies_started(case_id: int) -> None:
+    """The case's working-copies task starts: the next window of the case queues another."""
+    client = redis_client()
+    if client is None:
+        return
+    try:
+        client.delete(_key("working-copies-queued", case_id))
+    except Exception as error:
+        logger.warning("working copies of case %s: mark not cleared (%s)", case_id, error)
+
+
 def pending_push(segment_id: int) -> None:
     client = redis_client()
     if client is None:
@@ -313,9 +353,8 @@ def worker_start_check(queues: set[str]) -> None:
 
 def frames_decode(path: Path, *, spec: InputSpec) -> list[np.ndarray]:
     """Frames of a stored clip at the model's rate and size, decoded as `ml.evaluate` decodes a
-    file (`ml.frames` sampling, `resize_frame` as each frame is decoded), for windows whose
-    cached frames are gone."""
-    from ml.preprocess import resize_frame
+    file (`ml.frames` sampling, `ml.video.model_frame` as each frame is decoded), for windows
+    whose cached frames are gone."""
     from ml.video import decode_frames
 
-    return decode_frames(path, fps=spec.fps, transform=lambda frame: resize_frame(frame, spec))
+    return decode_frames(path, fps=spec.fps, spec=spec)

@@ -432,8 +432,12 @@ def segments_analyse(*, segment_ids: list[int], deferred: bool = False) -> list[
     ago are first marked deferred and left out; `deferred=True` scores deferred windows
     instead (idle time, `deferred_catch_up`).
     """
-    version = model_version_active()
     wanted = list(dict.fromkeys(segment_ids))
+    if not Segment.objects.filter(pk__in=wanted, status=Segment.Status.PENDING).exists():
+        # Each window queues a task, and the first of a batch's tasks scores the others too:
+        # most tasks find their window done. One query answers them, not the three below.
+        return []
+    version = model_version_active()
     if not deferred:
         backpressure.defer_stale()
     todo = list(
@@ -705,9 +709,17 @@ def _queue_working_copies(case: Case) -> None:
     if not settings.WORKING_COPIES_AHEAD:
         return
     case_id = case.pk
-    transaction.on_commit(
-        lambda: signature(MAKE_WORKING_COPIES_TASK, kwargs={"case_id": case_id}).apply_async()
-    )
+
+    def queue() -> None:
+        if not inference.working_copies_claim(case_id):
+            return  # a task for this case is queued and not started: it will see this window
+        try:
+            signature(MAKE_WORKING_COPIES_TASK, kwargs={"case_id": case_id}).apply_async()
+        except BaseException:
+            inference.working_copies_started(case_id)  # not queued: the next window tries
+            raise
+
+    transaction.on_commit(queue)
 
 
 def case_request_report(*, case: Case, announce: str) -> None:

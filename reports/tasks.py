@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from detection.inference import working_copies_started
 from reports.services import case_report, case_working_copies_prepare
 
 
@@ -37,6 +38,8 @@ def report_case(
 def make_working_copies(case_id: int) -> tuple[int, int]:
     """Blurred working copies of a reported case's footage, ahead of the first viewer.
 
-    Idempotent: each segment's copy is made once; a redelivered task finds them made.
+    Idempotent: each segment's copy is made once; a redelivered task finds them made. Cleared
+    first, the case's queued mark lets a window attached from now on queue the next task.
     """
+    working_copies_started(case_id)
     return case_working_copies_prepare(case_id=case_id)

@@ -18,23 +18,10 @@ from django.utils import timezone
 from bench.clips import fixture_clips
 from detection import inference, pipeline
 from detection.models import Detection, Segment
+from tests.support.sent import SentTasks
 from tests.support.windows import store_clip_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class _Sent:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, name: str, *, kwargs: dict[str, Any]) -> Any:
-        calls = self.calls
-
-        class _Signature:
-            def apply_async(self) -> None:
-                calls.append((name, kwargs))
-
-        return _Signature()
 
 
 class PoseQueued(NamedTuple):
@@ -76,17 +63,16 @@ def test_a_gated_window_is_sent_to_the_pose_queue_once_until_the_mark_expires(
     stopped = store_clip_window(
         world.camera_b, start + dt.timedelta(seconds=2), clip=calm, frames=clips[calm]
     )
-    sent = _Sent()
+    sent = SentTasks()
     monkeypatch.setattr(pipeline, "signature", sent)
 
     first = pipeline.segments_analyse(segment_ids=[gated.pk, stopped.pk])
     assert [d.segment_id for d in first] == [stopped.pk], "the stopped window is decided here"
-    assert [kwargs["segment_id"] for _, kwargs in sent.calls] == [gated.pk]
-    assert sent.calls[0][0] == pipeline.STAGE2_TASK
+    assert [kwargs["segment_id"] for kwargs in sent.named(pipeline.STAGE2_TASK)] == [gated.pk]
 
     # The window's own message, or another host's batch: stage 1 again, no second pose message.
     assert pipeline.segments_analyse(segment_ids=[gated.pk]) == []
-    assert len(sent.calls) == 1
+    assert len(sent.named(pipeline.STAGE2_TASK)) == 1
     assert Segment.objects.get(pk=gated.pk).status == Segment.Status.PENDING
     assert not Detection.objects.filter(segment=gated).exists()
 
@@ -97,7 +83,10 @@ def test_a_gated_window_is_sent_to_the_pose_queue_once_until_the_mark_expires(
     assert 0 < client.ttl(key) <= 30
     client.delete(key)
     pipeline.segments_analyse(segment_ids=[gated.pk])
-    assert [kwargs["segment_id"] for _, kwargs in sent.calls] == [gated.pk, gated.pk]
+    assert [kwargs["segment_id"] for kwargs in sent.named(pipeline.STAGE2_TASK)] == [
+        gated.pk,
+        gated.pk,
+    ]
     client.delete(key)
 
 
@@ -107,7 +96,7 @@ def test_a_window_already_on_the_pose_queue_is_not_scored_again_on_stage1(
     detector, fight, calm, clips = pose_queued
     start = timezone.now() - dt.timedelta(seconds=10)
     gated = store_clip_window(world.camera_b, start, clip=fight, frames=clips[fight])
-    sent = _Sent()
+    sent = SentTasks()
     monkeypatch.setattr(pipeline, "signature", sent)
     scored_windows: list[int] = []  # windows per stage-1 model call
     score_stage1 = detector.score_stage1_clips
@@ -121,7 +110,7 @@ def test_a_window_already_on_the_pose_queue_is_not_scored_again_on_stage1(
     try:
         assert pipeline.segments_analyse(segment_ids=[gated.pk]) == []
         assert scored_windows == [1]
-        assert [kwargs["segment_id"] for _, kwargs in sent.calls] == [gated.pk]
+        assert [kwargs["segment_id"] for kwargs in sent.named(pipeline.STAGE2_TASK)] == [gated.pk]
 
         # Redelivered with a fresh window beside it: the model scores the fresh one only.
         fresh = store_clip_window(
@@ -132,10 +121,10 @@ def test_a_window_already_on_the_pose_queue_is_not_scored_again_on_stage1(
         assert scored_windows == [1, 1]
         assert pipeline.segments_analyse(segment_ids=[gated.pk]) == []
         assert scored_windows == [1, 1], "no model call for a window on the pose queue"
-        assert len(sent.calls) == 1
+        assert len(sent.named(pipeline.STAGE2_TASK)) == 1
 
         # The pose worker finishes it: one detection, and nothing left for stage 1.
-        [(_, kwargs)] = sent.calls
+        [kwargs] = sent.named(pipeline.STAGE2_TASK)
         assert pipeline.segment_finish_stage2(**kwargs) is not None
         assert Detection.objects.filter(segment=gated).count() == 1
         assert Segment.objects.get(pk=gated.pk).status == Segment.Status.ANALYSED
