@@ -446,10 +446,6 @@ INGEST_MOTION_GATE_PIXEL_MOTION = env_float("INGEST_MOTION_GATE_PIXEL_MOTION", 0
 # evaluation) decodes with it and the pixels differ: ~11 % less decoding on deblocked footage,
 # stage-1 scores move up to 0.028 over 24 clips (figures in bench/bench_decode.py).
 INGEST_SKIP_LOOP_FILTER = env_bool("INGEST_SKIP_LOOP_FILTER", False)
-# Scale analysis frames to the model's size in FFmpeg instead of OpenCV: ~1 % of a core less per
-# 640x360 camera, but stage-1 scores move (max 0.04 over 24 clips): off until ml.video decodes
-# the same way and the model is checked on it (figures in bench/bench_decode.py).
-INGEST_SCALE_IN_FFMPEG = env_bool("INGEST_SCALE_IN_FFMPEG", False)
 # A window that fails to store for a transient database error (SQLite locked past its timeout
 # by another writer, a dropped PostgreSQL connection) is tried this many times in all, waiting
 # RETRY_SECONDS x the try's number between tries: the footage exists nowhere else.

@@ -53,9 +53,11 @@ decoding (25 x ~0.27 ms).
 Stage 1 of the shipped model, 24 clips of surveillance-fight (12 fights, 12 calm), |score
 change| against ml.video's frames: skip_loop_filter max 0.028 / mean 0.005; FFmpeg scaling max
 0.041 / mean 0.007; both max 0.043 / mean 0.009 (51 CPU s). Both change pixels that ml.video
-and training do not see, and a 0.03-0.04 move can cross a band; both are settings, off
-(INGEST_SKIP_LOOP_FILTER, INGEST_SCALE_IN_FFMPEG). FFmpeg scaling is the lever worth taking
-next, in ml.video too, with the model's figures checked on it.
+and training do not see, and a 0.03-0.04 move can cross a band. Skipping the filter stays a
+setting, off (INGEST_SKIP_LOOP_FILTER). FFmpeg scaling became the model's own rule instead
+(InputSpec.resize "ffmpeg-area", ml.video.model_frame): training, evaluation and the reader
+all shrink frames that way for a model trained so, and a model trained on OpenCV's frames
+(card without the field) is still served OpenCV's.
 """
 
 from __future__ import annotations
@@ -147,17 +149,17 @@ def convert_ffmpeg(frames: list[Any], spec: InputSpec) -> int:
     return len(frames)
 
 
-def reader_run(path: Path, *, gate: bool, scale_in_ffmpeg: bool = False) -> dict[str, float]:
+def reader_run(path: Path, *, gate: bool, resize: str = "opencv-area") -> dict[str, float]:
     """The whole reader path over the file once; CPU seconds per stream second."""
     from cameras.ingest.decoding import DecodeOptions, IngestTotals
     from cameras.ingest.reader import CameraConfig, CameraReader
 
     totals = IngestTotals()
     reader = CameraReader(
-        CameraConfig(1, str(path), ANALYSIS_FPS, 2.0, 0.0, 64, 64),
+        CameraConfig(1, str(path), ANALYSIS_FPS, 2.0, 0.0, 64, 64, frame_resize=resize),
         on_window=lambda *_: None,
         on_status=lambda *_: None,
-        decode_options=DecodeOptions(motion_gate=gate, scale_in_ffmpeg=scale_in_ffmpeg),
+        decode_options=DecodeOptions(motion_gate=gate),
         paced=False,
         totals=totals,
     )
@@ -294,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                 readers[f"{name}_gate_{'on' if gate else 'off'}"] = {
                     key: round(value, 4) for key, value in best.items()
                 }
-        runs = [reader_run(busy, gate=False, scale_in_ffmpeg=True) for _ in range(args.repeat)]
+        runs = [reader_run(busy, gate=False, resize="ffmpeg-area") for _ in range(args.repeat)]
         best = min(runs, key=lambda run: run["cpu_per_stream_second"])
         readers["busy_gate_off_ffmpeg_scale"] = {k: round(v, 4) for k, v in best.items()}
         result["reader"] = readers

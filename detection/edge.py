@@ -42,11 +42,12 @@ from cameras.ingest.media import (
 )
 from cameras.models import Camera
 from cameras.services import camera_for_upload_token
-from detection.model_versions import model_frame_size
+from detection.model_versions import model_frame_spec
 from detection.models import Segment
 from detection.pipeline import SegmentConflict, segment_create
 from ml.frames import FrameSampler
-from ml.preprocess import InputSpec, resize_frame
+from ml.preprocess import InputSpec
+from ml.video import model_frame
 
 ALLOWED_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".ts", ".webm"})
 ALLOWED_CODECS = frozenset({"h264", "hevc", "mjpeg", "mpeg4", "vp8", "vp9"})
@@ -69,9 +70,9 @@ class CheckedClip:
     frame_count: int
 
 
-def check_clip(path: Path, *, fps: float, frame_size: tuple[int, int]) -> CheckedClip:
-    """Open and fully decode the clip; refuse anything that is not a sound, short video."""
-    spec = InputSpec(height=frame_size[0], width=frame_size[1])
+def check_clip(path: Path, *, fps: float, spec: InputSpec) -> CheckedClip:
+    """Open and fully decode the clip; refuse anything that is not a sound, short video.
+    Its frames come out at the model's size (`spec`), made by the model's own rule."""
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -107,7 +108,7 @@ def check_clip(path: Path, *, fps: float, frame_size: tuple[int, int]) -> Checke
                     )
                 copies = sampler.keep(seconds)
                 if copies:
-                    frames.extend([resize_frame(frame.to_ndarray(format="rgb24"), spec)] * copies)
+                    frames.extend([model_frame(frame, spec)] * copies)
     except ClipRejected:
         raise
     except (av.error.InvalidDataError, av.error.EOFError) as error:
@@ -139,7 +140,7 @@ def edge_clip_store(*, camera: Camera, upload: UploadedFile[bytes], started_at: 
         with original.open("wb") as handle:
             for chunk in upload.chunks():
                 handle.write(chunk)
-        clip = check_clip(original, fps=camera.analysis_fps, frame_size=model_frame_size())
+        clip = check_clip(original, fps=camera.analysis_fps, spec=model_frame_spec())
         # The device's bytes are the evidence, stored as sent, when they hold video alone. A
         # sound track (or any other stream) is dropped before anything is stored, by remuxing
         # the video bitstream unaltered on its own: no audio recording from CCTV (PIPA Art.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cameras.ingest.manager import IngestManager
-from detection.model_versions import model_frame_size
+from detection.model_versions import model_frame_spec
 from detection.pipeline import store_ingested_window
 
 
@@ -12,5 +12,5 @@ def ingest_manager(*, shard_index: int = 0, shard_count: int = 1) -> IngestManag
         shard_index=shard_index,
         shard_count=shard_count,
         on_window=store_ingested_window,
-        frame_size=model_frame_size,
+        frame_spec=model_frame_spec,
     )

@@ -93,8 +93,9 @@ def model_version_active() -> ModelVersion:
     return version
 
 
-def model_frame_size() -> tuple[int, int]:
-    """(height, width) of the active model's input, so readers resize frames only once."""
+def model_frame_spec() -> InputSpec:
+    """The active model's input (frame size, resize rule), so readers shrink frames once, by
+    the rule the model was trained with."""
     version = ModelVersion.objects.filter(is_active=True).only("card").first()
     try:
         if version is not None and version.card:
@@ -103,6 +104,5 @@ def model_frame_size() -> tuple[int, int]:
             card = read_model_card(settings.DEFAULT_MODEL_DIR)
     except ValidationError:
         # No readable card: the model's default input size.
-        spec = InputSpec.from_dict({})
-        return spec.height, spec.width
-    return card.input_spec.height, card.input_spec.width
+        return InputSpec.from_dict({})
+    return card.input_spec

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.preprocess import InputSpec, resize_frame
+from ml.preprocess import InputSpec
 from ml.video import decode_frames
 
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / ".ml-cache"
@@ -24,13 +24,13 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def decode_clip(path: str | os.PathLike[str], spec: InputSpec) -> np.ndarray:
-    """Decode a clip at ``spec.fps`` and resize its frames to model size: uint8 (N, H, W, 3).
+    """Decode a clip at ``spec.fps`` with its frames at model size: uint8 (N, H, W, 3).
 
-    Resizing before windowing is exactly what ``preprocess_window`` would do per frame, so
-    windows cut from this array equal windows preprocessed from the full-size frames. Frames
-    are resized as they are decoded: memory follows the model size, not the file's.
+    Each frame is made by ``ml.video.model_frame``, the rule the camera reader and every other
+    path use, so training windows cut from this array are the windows the live system sees.
+    Frames are shrunk as they are decoded: memory follows the model size, not the file's.
     """
-    return np.stack(decode_frames(path, fps=spec.fps, transform=lambda f: resize_frame(f, spec)))
+    return np.stack(decode_frames(path, fps=spec.fps, spec=spec))
 
 
 def cached_clip(
@@ -38,7 +38,10 @@ def cached_clip(
 ) -> np.ndarray:
     """``decode_clip`` through an on-disk cache keyed by file content and spec."""
     folder = (cache_dir or DEFAULT_CACHE_DIR) / "clips"
-    key = f"{file_sha256(path)}-{spec.fps:g}fps-{spec.height}x{spec.width}"
+    # Frames shrunk by another rule are other pixels: the rule is part of the key (the old
+    # keys, without it, were OpenCV's).
+    rule = "" if spec.resize == "opencv-area" else f"-{spec.resize}"
+    key = f"{file_sha256(path)}-{spec.fps:g}fps-{spec.height}x{spec.width}{rule}"
     target = folder / f"{key}.npy"
     if target.is_file():
         try:

@@ -32,7 +32,7 @@ import numpy as np
 from ml.datasets import DatasetLayoutError, scan_dataset
 from ml.metrics import classification_report
 from ml.model_card import Thresholds
-from ml.preprocess import InputSpec, resize_frame
+from ml.preprocess import InputSpec
 from ml.runtime import (
     CascadeDetector,
     ModelFilesError,
@@ -71,7 +71,7 @@ def score_file(path: Path, detector: Detector) -> WindowScore:
     Raises VideoDecodeError (or ValueError for a clip of one frame)."""
     spec = detector.spec
     # Resized as decoded: a long high-resolution clip stays a few MB in memory.
-    frames = decode_frames(path, fps=spec.fps, transform=lambda frame: resize_frame(frame, spec))
+    frames = decode_frames(path, fps=spec.fps, spec=spec)
     if len(frames) < 2:
         raise ValueError("fewer than 2 frames")
     if isinstance(detector, CascadeDetector):

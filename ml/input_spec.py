@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+RESIZE_MODES = ("opencv-area", "ffmpeg-area")
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -37,6 +39,14 @@ class InputSpec:
     # Flow is in pixels of the model-size frame per sampled step; a fast limb moves a few
     # pixels at 64x64, so a quarter brings typical motion into [-1, 1] before clipping.
     flow_scale: float = 0.25
+    # How a decoded frame becomes a model-size RGB frame (``ml.video.model_frame``):
+    # "opencv-area": converted to RGB at full size by FFmpeg, then shrunk by OpenCV's area
+    # filter (every model up to cascade-b0664416). "ffmpeg-area": shrunk and converted in one
+    # FFmpeg (swscale) call with its area filter, never making the full-size RGB frame: a
+    # fifth of the cost per frame, and the cost every camera pays for every analysed frame.
+    # The two give slightly different pixels, so a model is served the way it was trained:
+    # cards without the field mean "opencv-area".
+    resize: str = "opencv-area"
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -56,4 +66,9 @@ class InputSpec:
         # Cards written before optical flow existed were all trained on frame differences,
         # whatever the dataclass default becomes.
         known.setdefault("motion", "diff")
+        known.setdefault("resize", "opencv-area")
+        if known["resize"] not in RESIZE_MODES:
+            raise ValueError(
+                f"unknown resize {known['resize']!r}; one of {', '.join(RESIZE_MODES)}"
+            )
         return cls(**known)

@@ -39,11 +39,23 @@ def sample_indices(count: int, samples: int) -> np.ndarray:
 
 
 def resize_frame(frame: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Resize one RGB uint8 frame to the model size (area interpolation keeps motion energy)."""
+    """Resize one RGB uint8 frame to the model size (area interpolation keeps motion energy).
+
+    Frames decoded from video reach the model through ``ml.video.model_frame``, which follows
+    ``spec.resize`` from the decoded frame itself. This is for frames already in RGB at another
+    size (and is ``model_frame``'s second step for "opencv-area"); for an "ffmpeg-area" model
+    it uses FFmpeg's area filter too, on the RGB frame.
+    """
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 RGB frame, got shape {frame.shape}")
     if frame.shape[0] == spec.height and frame.shape[1] == spec.width:
         return np.ascontiguousarray(frame, dtype=np.uint8)
+    if spec.resize == "ffmpeg-area":
+        import av
+
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), "rgb24")
+        small = rgb.reformat(width=spec.width, height=spec.height, interpolation="AREA")
+        return np.ascontiguousarray(small.to_ndarray(), dtype=np.uint8)
     return cv2.resize(
         np.ascontiguousarray(frame, dtype=np.uint8),
         (spec.width, spec.height),

@@ -33,6 +33,7 @@ from ml.augment import spatial_jitter, temporal_crop
 from ml.cache import DEFAULT_CACHE_DIR, cached_clip, file_sha256
 from ml.datasets import ClipRecord, DatasetScan, scan_dataset
 from ml.fusion import DEFAULT_GATE_RECALL
+from ml.input_spec import RESIZE_MODES
 from ml.metrics import choose_thresholds, classification_report, save_plots
 from ml.model_config import ModelConfig
 from ml.preprocess import InputSpec, preprocess_window
@@ -671,6 +672,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--motion", choices=("diff", "flow"), default=InputSpec.motion)
     parser.add_argument("--flow-scale", type=float, default=InputSpec.flow_scale)
     parser.add_argument(
+        "--resize",
+        choices=RESIZE_MODES,
+        default="ffmpeg-area",
+        help="how a decoded frame becomes a model-size frame (InputSpec.resize); the camera "
+        "reader and every other path follow the card. ffmpeg-area (default): one swscale "
+        "call; opencv-area: the models up to cascade-b0664416",
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="TensorFlow threads of an in-process fit"
     )
     parser.add_argument(
@@ -755,6 +764,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         appearance=args.appearance,
         motion=args.motion,
         flow_scale=args.flow_scale,
+        resize=args.resize,
     )
     config = TrainConfig(
         seed=args.seed,

@@ -11,10 +11,27 @@ import av
 import numpy as np
 
 from ml.frames import FrameSampler
+from ml.input_spec import InputSpec
+from ml.preprocess import resize_frame
 
 
 class VideoDecodeError(Exception):
     """A file could not be decoded into at least one video frame."""
+
+
+def model_frame(frame: av.VideoFrame, spec: InputSpec) -> np.ndarray:
+    """A decoded frame as the model's RGB uint8 input (``spec.height`` x ``spec.width`` x 3),
+    by the model's own rule (``InputSpec.resize``). The one conversion of every path from a
+    camera or a file to the model: training (``ml.cache``), ``ml.evaluate``, the camera reader,
+    edge uploads and the inference worker's fallback decode.
+    """
+    if spec.resize == "ffmpeg-area":
+        # Scaled and converted in one swscale call: the full-size RGB frame is never made.
+        small = frame.reformat(
+            width=spec.width, height=spec.height, format="rgb24", interpolation="AREA"
+        )
+        return np.ascontiguousarray(small.to_ndarray(), dtype=np.uint8)
+    return resize_frame(frame.to_ndarray(format="rgb24"), spec)
 
 
 def decode_frames(
@@ -23,6 +40,7 @@ def decode_frames(
     fps: float | None = None,
     max_seconds: float | None = None,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    spec: InputSpec | None = None,
 ) -> list[np.ndarray]:
     """Decode a video file into RGB uint8 frames (H x W x 3).
 
@@ -32,10 +50,11 @@ def decode_frames(
     does not depend on the source rate (12-30 fps cameras all give the same spacing).
     ``transform`` (e.g. a resize to model size) is applied to each frame as it is decoded, so
     a long high-resolution file never holds its full-size frames all at once: two minutes of
-    720p at 10 fps are 3.3 GB full size and 15 MB at 64x64.
+    720p at 10 fps are 3.3 GB full size and 15 MB at 64x64. ``spec``: frames at the model's
+    size, made by ``model_frame`` (instead of ``transform``).
     Raises VideoDecodeError with the file name on missing, empty, corrupt or non-video input.
     """
-    return list(iter_frames(path, fps=fps, max_seconds=max_seconds, transform=transform))
+    return list(iter_frames(path, fps=fps, max_seconds=max_seconds, transform=transform, spec=spec))
 
 
 def iter_frames(
@@ -44,9 +63,12 @@ def iter_frames(
     fps: float | None = None,
     max_seconds: float | None = None,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    spec: InputSpec | None = None,
 ) -> Iterator[np.ndarray]:
     """``decode_frames`` one frame at a time: whoever consumes them (e.g. the pose model)
     holds one full-size frame, not a whole file's."""
+    if transform is not None and spec is not None:
+        raise ValueError("pass transform or spec, not both")
     file_path = Path(path)
     if fps is not None and fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
@@ -79,7 +101,7 @@ def iter_frames(
                     break
                 if sampler is None:
                     produced += 1
-                    yield _converted(frame, transform)
+                    yield _converted(frame, transform, spec)
                     continue
                 slots = [
                     slot
@@ -87,7 +109,7 @@ def iter_frames(
                     if max_seconds is None or slot.seconds < max_seconds
                 ]
                 if slots:
-                    image = _converted(frame, transform)
+                    image = _converted(frame, transform, spec)
                     for _ in slots:
                         produced += 1
                         yield image
@@ -102,7 +124,11 @@ def iter_frames(
 
 
 def _converted(
-    frame: av.VideoFrame, transform: Callable[[np.ndarray], np.ndarray] | None
+    frame: av.VideoFrame,
+    transform: Callable[[np.ndarray], np.ndarray] | None,
+    spec: InputSpec | None,
 ) -> np.ndarray:
+    if spec is not None:
+        return model_frame(frame, spec)
     image = frame.to_ndarray(format="rgb24")
     return image if transform is None else transform(image)

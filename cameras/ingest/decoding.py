@@ -27,7 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ml.preprocess import InputSpec, resize_frame
+from ml.preprocess import InputSpec
+from ml.video import model_frame
 
 # Codecs whose P-frames code the change since a reference frame, so their size tracks motion.
 # Intra-only codecs (MJPEG) code every frame whole: their sizes say nothing about motion.
@@ -149,10 +150,6 @@ class DecodeOptions:
     # Skip H.264's in-loop deblocking filter (AVDISCARD_ALL): cheaper decoding, slightly
     # different pixels; see bench/bench_decode.py for the cost and the score change.
     skip_loop_filter: bool = False
-    # Scale kept frames to the model's size in FFmpeg (swscale, area) instead of converting the
-    # full frame to RGB and resizing with OpenCV as ml.video and training do: about 7 times
-    # cheaper, different pixels (see bench/bench_decode.py).
-    scale_in_ffmpeg: bool = False
     motion_gate: bool = True
     gate: GateThresholds = field(default_factory=GateThresholds)
     # Behind its stream by more than this (seconds), a reader records without decoding until it
@@ -166,7 +163,6 @@ class DecodeOptions:
 
         return cls(
             skip_loop_filter=bool(getattr(settings, "INGEST_SKIP_LOOP_FILTER", False)),
-            scale_in_ffmpeg=bool(getattr(settings, "INGEST_SCALE_IN_FFMPEG", False)),
             motion_gate=bool(getattr(settings, "INGEST_MOTION_GATE", True)),
             shed_after=float(getattr(settings, "INGEST_SHED_LAG_SECONDS", 2.0)),
             shed_resume=float(getattr(settings, "INGEST_SHED_RESUME_SECONDS", 0.5)),
@@ -216,26 +212,13 @@ def pixel_motion(previous: np.ndarray, current: np.ndarray) -> float:
     return float(cv2.norm(previous, current, cv2.NORM_L1)) / (current.size * 255.0)
 
 
-def analysis_image(frame: Any, spec: InputSpec, *, scale_in_ffmpeg: bool = False) -> np.ndarray:
-    """A decoded frame (av.VideoFrame) as the model's RGB input."""
-    if scale_in_ffmpeg:
-        scaled = frame.reformat(
-            width=spec.width, height=spec.height, format="rgb24", interpolation="AREA"
-        )
-        return np.asarray(scaled.to_ndarray(), dtype=np.uint8)
-    # Same conversion and resize as training (ml.video + ml.preprocess), so live windows
-    # look like training windows.
-    return resize_frame(frame.to_ndarray(format="rgb24"), spec)
-
-
-def convert_for_analysis(
-    frame: Any, spec: InputSpec, *, options: DecodeOptions, totals: IngestTotals
-) -> np.ndarray:
-    """`analysis_image` as the options say, counted in `totals`: the main stream
-    (`AnalysisDecoder.small`) and the detect stream (the reader's DetectFeed) both convert
-    through here."""
+def convert_for_analysis(frame: Any, spec: InputSpec, *, totals: IngestTotals) -> np.ndarray:
+    """A decoded frame (av.VideoFrame) as the model's RGB input, counted in `totals`: the
+    main stream (`AnalysisDecoder.small`) and the detect stream (the reader's DetectFeed) both
+    convert through here, with the rule training used (`ml.video.model_frame`, as the model's
+    card says), so live windows look like training windows."""
     totals.add(frames_converted=1)
-    return analysis_image(frame, spec, scale_in_ffmpeg=options.scale_in_ffmpeg)
+    return model_frame(frame, spec)
 
 
 class DecodeShedder:
@@ -352,7 +335,7 @@ class AnalysisDecoder:
 
     def small(self, frame: Any, spec: InputSpec) -> np.ndarray:
         """A decoded frame as the model's RGB input size."""
-        return convert_for_analysis(frame, spec, options=self.options, totals=self.totals)
+        return convert_for_analysis(frame, spec, totals=self.totals)
 
     def pixels(self, seconds: float, image: np.ndarray) -> None:
         """A decoded analysis frame (small RGB): its motion teaches the gate."""

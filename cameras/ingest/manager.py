@@ -19,6 +19,7 @@ from cameras.ingest.reader import (
 )
 from cameras.models import Camera
 from cameras.services import camera_set_status
+from ml.preprocess import InputSpec
 
 logger = logging.getLogger(__name__)
 
@@ -58,20 +59,21 @@ class IngestManager:
         shard_index: int = 0,
         shard_count: int = 1,
         on_window: Callable[[CameraConfig, SessionWindow], Any],
-        frame_size: Callable[[], tuple[int, int]],
+        frame_spec: Callable[[], InputSpec],
         on_status: Callable[[CameraConfig, StatusReport], Any] | None = None,
     ) -> None:
-        """`on_window` stores a closed window and `frame_size` gives the model's input size:
-        the ingest command wires both to the pipeline (detection sits above cameras)."""
+        """`on_window` stores a closed window and `frame_spec` gives the active model's input
+        (its frame size and resize rule): the ingest command wires both to the pipeline
+        (detection sits above cameras)."""
         self.shard_index = shard_index
         self.shard_count = shard_count
-        self.frame_size = frame_size
+        self.frame_spec = frame_spec
         self.on_window = _db_safe(on_window)
         self.on_status = _db_safe(on_status or store_status)
         self.readers: dict[int, CameraReader] = {}
 
     def desired(self) -> dict[int, CameraConfig]:
-        height, width = self.frame_size()
+        spec = self.frame_spec()
         cameras = Camera.objects.filter(enabled=True).exclude(source_uri="").order_by("pk")
         return {
             camera.pk: CameraConfig(
@@ -81,8 +83,9 @@ class IngestManager:
                 analysis_fps=camera.analysis_fps,
                 window_seconds=camera.window_seconds,
                 window_overlap_seconds=camera.window_overlap_seconds,
-                frame_height=height,
-                frame_width=width,
+                frame_height=spec.height,
+                frame_width=spec.width,
+                frame_resize=spec.resize,
             )
             for camera in cameras
             if camera.pk % self.shard_count == self.shard_index

@@ -61,6 +61,8 @@ class CameraConfig:
     # A detect stream, decoded for analysis instead of the main one (which is then only
     # demuxed and recorded); blank: the main stream is decoded (cameras.ingest.analysis_stream).
     analysis_uri: str = ""
+    # How decoded frames become model-size frames: the active model's rule (InputSpec.resize).
+    frame_resize: str = "opencv-area"
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,9 @@ class CameraReader(threading.Thread):
         self.paced = paced
         self.totals = totals if totals is not None else INGEST_TOTALS
         self.stop_event = threading.Event()
-        self.spec = InputSpec(height=config.frame_height, width=config.frame_width)
+        self.spec = InputSpec(
+            height=config.frame_height, width=config.frame_width, resize=config.frame_resize
+        )
         self._status: str | None = None
         self._frames_since_report = 0
         self._last_report = time.monotonic()
@@ -255,7 +259,6 @@ class CameraReader(threading.Thread):
             convert=partial(
                 convert_for_analysis,
                 spec=self.spec,
-                options=self.decode_options,
                 totals=self.totals,
             ),
             on_unavailable=self._detect_unavailable,

@@ -15,6 +15,7 @@ from abusewatch.supervisor import (
 )
 from cameras.ingest.manager import IngestManager
 from cameras.models import Camera
+from ml.input_spec import InputSpec
 from tests.factories import CameraFactory
 
 
@@ -64,7 +65,7 @@ def managers(count: int) -> list[IngestManager]:
             shard_index=index,
             shard_count=count,
             on_window=lambda *_: None,
-            frame_size=lambda: (64, 64),
+            frame_spec=InputSpec,
         )
         for index in range(count)
     ]

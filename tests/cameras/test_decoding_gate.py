@@ -19,7 +19,8 @@ from cameras.ingest.decoding import (
     MotionGate,
     pixel_motion,
 )
-from ml.preprocess import InputSpec, resize_frame
+from ml.preprocess import InputSpec
+from ml.video import model_frame
 
 FPS = 25
 THRESHOLDS = GateThresholds(ratio=2.0, margin_bytes=200, hold_seconds=4.0, learn_seconds=2.0)
@@ -131,7 +132,7 @@ def decode_clip(clip: Path, *, gate: bool) -> tuple[AnalysisDecoder, list[tuple[
             for frame in decoder.push(packet, seconds=seconds, window_start=seconds // 2 * 2):
                 assert frame.pts is not None
                 frames.append((frame.pts, bytes(frame.planes[0])))
-                image = resize_frame(frame.to_ndarray(format="rgb24"), InputSpec())
+                image = model_frame(frame, InputSpec())
                 decoder.pixels(float(frame.pts * time_base), image)
         decoder.close()
     return decoder, frames
@@ -154,21 +155,20 @@ def test_the_decoder_skips_most_of_a_still_clip_and_counts_what_it_skipped(
         assert plane == reference[pts]
 
 
-def test_scaling_in_ffmpeg_gives_model_sized_rgb_frames(still_clip: Path) -> None:
-    spec = InputSpec()
+def test_the_decoder_shrinks_frames_by_the_models_rule(still_clip: Path) -> None:
     with av.open(str(still_clip)) as container:
         stream = container.streams.video[0]
-        ffmpeg = AnalysisDecoder(
-            stream, options=DecodeOptions(scale_in_ffmpeg=True), totals=IngestTotals()
-        )
-        numpy = AnalysisDecoder(stream, options=DecodeOptions(), totals=IngestTotals())
+        decoder = AnalysisDecoder(stream, options=DecodeOptions(), totals=IngestTotals())
         frame = next(container.decode(stream))
-        small, reference = ffmpeg.small(frame, spec), numpy.small(frame, spec)
-    assert small.shape == reference.shape == (spec.height, spec.width, 3)
-    assert small.dtype == np.uint8
-    # Different pixels (hence off by default), but the same picture.
-    assert np.abs(small.astype(int) - reference.astype(int)).mean() < 3
-    assert ffmpeg.totals.frames_converted == 1
+        ffmpeg = decoder.small(frame, InputSpec(resize="ffmpeg-area"))
+        opencv = decoder.small(frame, InputSpec(resize="opencv-area"))
+        assert np.array_equal(ffmpeg, model_frame(frame, InputSpec(resize="ffmpeg-area")))
+        assert np.array_equal(opencv, model_frame(frame, InputSpec(resize="opencv-area")))
+    assert ffmpeg.shape == opencv.shape == (64, 64, 3)
+    assert ffmpeg.dtype == opencv.dtype == np.uint8
+    # Different pixels (a model is served the rule it was trained on), the same picture.
+    assert np.abs(ffmpeg.astype(int) - opencv.astype(int)).mean() < 3
+    assert decoder.totals.frames_converted == 2
 
 
 def test_skip_loop_filter_reaches_the_decoder_only_when_asked(still_clip: Path) -> None:

@@ -12,6 +12,7 @@ from django.utils import translation
 from audit.models import AuditEvent
 from cameras.ingest.manager import IngestManager
 from cameras.models import Camera
+from ml.input_spec import InputSpec
 from tests.conftest import World, api_as
 from tests.support.footage import CLIPS, client_as
 
@@ -227,7 +228,7 @@ def test_the_admin_refuses_a_detect_stream_it_cannot_parse(world: World):
 
 def test_a_new_detect_stream_restarts_the_camera_reader(world: World):
     Camera.objects.filter(pk=world.camera_a.pk).update(source_uri="/no/such/main.mp4")
-    manager = IngestManager(on_window=lambda *_: None, frame_size=lambda: (64, 64))
+    manager = IngestManager(on_window=lambda *_: None, frame_spec=InputSpec)
     manager.on_status = lambda *_: None
     try:
         manager.sync()

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from cameras.ingest.reader import CameraConfig, CameraReader, SessionWindow
-from ml.preprocess import InputSpec, resize_frame
+from ml.input_spec import RESIZE_MODES
+from ml.preprocess import InputSpec
 from ml.video import decode_frames
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/surveillance-fight/fight/fi044.mp4"
@@ -44,6 +45,7 @@ def first_window(clip: Path, spec: InputSpec) -> SessionWindow:
         window_overlap_seconds=0.0,
         frame_height=spec.height,
         frame_width=spec.width,
+        frame_resize=spec.resize,
     )
     windows: list[SessionWindow] = []
     got = threading.Event()
@@ -62,11 +64,12 @@ def first_window(clip: Path, spec: InputSpec) -> SessionWindow:
     return windows[0]
 
 
+@pytest.mark.parametrize("resize", RESIZE_MODES)
 @pytest.mark.parametrize("source", ["fast-30fps-fixture", "slow-5fps"])
-def test_a_reader_window_holds_the_frames_ml_video_gives_the_file(tmp_path, source):
+def test_a_reader_window_holds_the_frames_ml_video_gives_the_file(tmp_path, source, resize):
     clip = FIXTURE if source.startswith("fast") else slow_clip(tmp_path / "slow.mp4")
-    spec = InputSpec()
-    expected = decode_frames(clip, fps=spec.fps, transform=lambda f: resize_frame(f, spec))
+    spec = InputSpec(resize=resize)
+    expected = decode_frames(clip, fps=spec.fps, spec=spec)
 
     window = first_window(clip, spec).window
 

@@ -386,12 +386,11 @@ def test_a_segment_scores_what_evaluate_gives_the_same_clip(shipped, fight_clip,
     stage 1, full-size frames decoded at the card's stage-2 rate for stage 2) and ml.evaluate
     on the file agree."""
     from ml.evaluate import score_file
-    from ml.preprocess import resize_frame
     from ml.video import decode_frames
 
     for clip in (fight_clip, calm_clip):
-        full = decode_frames(clip, fps=shipped.spec.fps)
-        small = [resize_frame(f, shipped.spec) for f in full]
+        # The reader's frames: model size, by the card's rule (ml.video.model_frame).
+        small = decode_frames(clip, fps=shipped.spec.fps, spec=shipped.spec)
         pose = decode_frames(clip, fps=shipped.stage2_fps)
         [live] = shipped.score_clips([small], pose_clips=[pose])
         offline = score_file(clip, shipped)

@@ -225,3 +225,38 @@ def test_old_cards_without_motion_keep_frame_differences():
 def test_unknown_motion_mode_is_rejected():
     with pytest.raises(ValueError, match="motion"):
         preprocess_window(random_frames(3, 8, 8), InputSpec(motion="sparkles"))
+
+
+def test_a_model_is_served_frames_shrunk_by_its_own_rule(fight_clip, tmp_path):
+    """InputSpec.resize: the card says how training made its frames; every path follows it."""
+    import av
+
+    from ml.cache import cached_clip
+    from ml.input_spec import RESIZE_MODES
+    from ml.video import model_frame
+
+    with av.open(str(fight_clip)) as container:
+        frame = next(container.decode(video=0))
+        opencv_spec, ffmpeg_spec = (InputSpec(resize=mode) for mode in RESIZE_MODES)
+        opencv, ffmpeg = model_frame(frame, opencv_spec), model_frame(frame, ffmpeg_spec)
+        np.testing.assert_array_equal(
+            opencv, resize_frame(frame.to_ndarray(format="rgb24"), opencv_spec)
+        )
+        direct = frame.reformat(width=64, height=64, format="rgb24", interpolation="AREA")
+        np.testing.assert_array_equal(ffmpeg, direct.to_ndarray())
+    assert opencv.shape == ffmpeg.shape == (64, 64, 3)
+    difference = np.abs(opencv.astype(int) - ffmpeg.astype(int))
+    assert 0 < difference.mean() < 3, "other pixels, the same picture"
+
+    # Training's cache keeps each rule's frames apart, and each equals a plain decode.
+    for spec in (opencv_spec, ffmpeg_spec):
+        cached = cached_clip(fight_clip, spec, tmp_path)
+        np.testing.assert_array_equal(cached, decode_clip(fight_clip, spec))
+    assert len(list((tmp_path / "clips").glob("*.npy"))) == 2
+
+
+def test_a_card_without_a_resize_rule_means_opencv_and_an_unknown_one_is_refused():
+    assert InputSpec.from_dict({}).resize == "opencv-area"
+    assert InputSpec.from_dict({"resize": "ffmpeg-area"}).resize == "ffmpeg-area"
+    with pytest.raises(ValueError, match="unknown resize 'bicubic'"):
+        InputSpec.from_dict({"resize": "bicubic"})
