@@ -462,6 +462,12 @@ INGEST_SHED_RESUME_SECONDS = env_float("INGEST_SHED_RESUME_SECONDS", 0.5)
 INGEST_STATS_SECONDS = env_float("INGEST_STATS_SECONDS", 5.0)
 # Most windows one inference task scores in one model call.
 INFERENCE_BATCH_MAX = env_int("INFERENCE_BATCH_MAX", 32)
+# Cores one stage-1 model call may use; 0: TensorFlow's choice (all of them). One, because on
+# the box that also runs ingestion the cores are never free: a call split over two waits for
+# whichever thread the scheduler put aside, and spends more CPU doing it (2-core AMD EPYC, both
+# cores busy: 6.6 -> 5.2 CPU ms a window, wall 7.2 -> 8.4 ms). A host that only runs inference
+# sets it to its cores.
+INFERENCE_TF_THREADS = env_int("INFERENCE_TF_THREADS", 1)
 # How long decoded analysis frames wait in Redis for the inference worker.
 INFERENCE_FRAMES_TTL_SECONDS = env_int("INFERENCE_FRAMES_TTL_SECONDS", 3600)
 # Redis key prefix of the pipeline's own keys (pending list, frame cache).

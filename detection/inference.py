@@ -245,8 +245,18 @@ def _load_detector(
     folder: Path, stored: dict[str, Any] | None, *, with_stage2: bool
 ) -> CascadeDetector:
     from ml.model_card import ModelCard, ModelCardError
-    from ml.runtime import CascadeDetector, ModelFilesError, ViolenceDetector
+    from ml.runtime import (
+        CascadeDetector,
+        ModelFilesError,
+        ViolenceDetector,
+        limit_tensorflow_threads,
+    )
 
+    if not limit_tensorflow_threads(settings.INFERENCE_TF_THREADS):
+        logger.warning(
+            "INFERENCE_TF_THREADS=%s not applied: TensorFlow was started before the model",
+            settings.INFERENCE_TF_THREADS,
+        )
     detector = CascadeDetector.load(folder, with_stage2=with_stage2, pose_threads=1)
     if not stored or stored.get("version") == detector.version:
         return detector

@@ -42,6 +42,24 @@ def default_model_dir() -> Path:
     return Path(__file__).resolve().parent / "artifacts" / "default"
 
 
+def limit_tensorflow_threads(threads: int) -> bool:
+    """Run each TensorFlow op on at most ``threads`` cores (0: TensorFlow's choice, no limit).
+
+    Must run before TensorFlow starts its runtime (before the first model is loaded): False,
+    with nothing changed, when it is too late.
+    """
+    if threads <= 0:
+        return True
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        return tf.config.threading.get_intra_op_parallelism_threads() == threads
+    return True
+
+
 def make_predict_fn(model: Any, spec: InputSpec) -> Callable[[np.ndarray], np.ndarray]:
     """A compiled inference function with a fixed input signature (no retracing per batch size).
 
