@@ -56,7 +56,7 @@ def limit_tensorflow_threads(threads: int) -> bool:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
-        return tf.config.threading.get_intra_op_parallelism_threads() == threads
+        return bool(tf.config.threading.get_intra_op_parallelism_threads() == threads)
     return True
 
 
