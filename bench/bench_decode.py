@@ -69,6 +69,7 @@ import resource
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,8 @@ import numpy as np
 from bench.bench_model import cpu_description
 from bench.clips import encode_clip, encode_still_clip, fixture_clips
 from ml.frames import FrameSampler
-from ml.preprocess import InputSpec, resize_frame
+from ml.preprocess import InputSpec
+from ml.video import model_frame
 
 ANALYSIS_FPS = 10.0
 
@@ -136,16 +138,16 @@ def kept_frames(path: Path) -> list[Any]:
 
 
 def convert_numpy(frames: list[Any], spec: InputSpec) -> int:
+    opencv = replace(spec, resize="opencv-area")
     for frame in frames:
-        resize_frame(frame.to_ndarray(format="rgb24"), spec)
+        model_frame(frame, opencv)
     return len(frames)
 
 
 def convert_ffmpeg(frames: list[Any], spec: InputSpec) -> int:
+    ffmpeg = replace(spec, resize="ffmpeg-area")
     for frame in frames:
-        frame.reformat(
-            width=spec.width, height=spec.height, format="rgb24", interpolation="AREA"
-        ).to_ndarray()
+        model_frame(frame, ffmpeg)
     return len(frames)
 
 
@@ -181,7 +183,9 @@ def reader_run(path: Path, *, gate: bool, resize: str = "opencv-area") -> dict[s
 def decode_for_analysis(
     path: Path, spec: InputSpec, *, skip_loop_filter: bool, ffmpeg_scale: bool
 ) -> list[np.ndarray]:
-    """`ml.video.decode_frames(path, fps=spec.fps, transform=resize_frame)` with one option."""
+    """`ml.video.decode_frames(path, fps=spec.fps, spec=...)` with one option: frames shrunk by
+    FFmpeg (`ffmpeg_scale`) or OpenCV, whatever `spec.resize` says."""
+    rule = replace(spec, resize="ffmpeg-area" if ffmpeg_scale else "opencv-area")
     frames: list[np.ndarray] = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -194,12 +198,7 @@ def decode_for_analysis(
             slots = sampler.slots(float(frame.pts * (stream.time_base or 0)))
             if not slots:
                 continue
-            if ffmpeg_scale:
-                image = frame.reformat(
-                    width=spec.width, height=spec.height, format="rgb24", interpolation="AREA"
-                ).to_ndarray()
-            else:
-                image = resize_frame(frame.to_ndarray(format="rgb24"), spec)
+            image = model_frame(frame, rule)
             frames.extend([image] * len(slots))
     return frames
 
@@ -221,7 +220,8 @@ def score_deltas(data: Path, count: int) -> dict[str, Any]:
     deltas: dict[str, list[float]] = {name: [] for name in variants}
     decode_ms: dict[str, list[float]] = {"default": [], "skip_loop_filter": []}
     for clip in [*fights, *calm]:
-        reference = decode_frames(clip, fps=spec.fps, transform=lambda f: resize_frame(f, spec))
+        # Against OpenCV's frames, whatever rule the shipped model was trained on.
+        reference = decode_frames(clip, fps=spec.fps, spec=replace(spec, resize="opencv-area"))
         if len(reference) < 2:
             continue
         # The exact copy of ml.video's path must score the same, or the comparison is void.
