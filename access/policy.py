@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db import models
@@ -221,8 +222,16 @@ def visible(
     return queryset.filter(pk__in=ids)
 
 
-def groups_for(obj: models.Model, subject: Subject) -> list[str]:
-    """The websocket groups that hear of `obj`: exactly those of the users who may see it."""
+def groups_for(
+    obj: models.Model, subject: Subject, *, known: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The websocket groups that hear of `obj`: exactly those of the users who may see it.
+
+    `known`: what the caller has just read of the object's attachments, by name ("site",
+    "station", "band", "region": the site's and station's ids). When it covers every
+    attachment the subject has, no query is made (the inference worker announces every scored
+    window); otherwise the attachments are read as usual.
+    """
     paths = {
         "site": _path(subject.site, "id") if subject.site is not None else None,
         "station": _path(subject.station, "id") if subject.station is not None else None,
@@ -230,7 +239,10 @@ def groups_for(obj: models.Model, subject: Subject) -> list[str]:
         "region": subject.region,
     }
     wanted = {name: path for name, path in paths.items() if path is not None}
-    row = type(obj)._default_manager.filter(pk=obj.pk).values(*wanted.values()).first() or {}
+    if known is not None and all(name in known for name in wanted):
+        row: Mapping[str, Any] = {path: known[name] for name, path in wanted.items()}
+    else:
+        row = type(obj)._default_manager.filter(pk=obj.pk).values(*wanted.values()).first() or {}
     site, station, band, region = (
         row.get(path) if path is not None else None for path in paths.values()
     )

@@ -37,7 +37,8 @@ def broadcast_case(case: Case, *, event: str = "case.alert") -> None:
 
 def broadcast_detection(detection: Detection, *, case: Case | None = None) -> None:
     payload = detection_payload(detection, case=case)
-    groups = groups_for(detection, DETECTIONS)
+    # The payload already names the window's site: no query for the groups.
+    groups = groups_for(detection, DETECTIONS, known={"site": payload["site"]})
     transaction.on_commit(
         lambda: send_now(groups, {"type": "detection.scored", "detection": payload})
     )

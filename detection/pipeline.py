@@ -588,12 +588,16 @@ def detection_store(*, scored: Scored, version: ModelVersion) -> Detection | Non
     None when it was already recorded. One camera's windows are triaged one at a time,
     whichever worker scored them: the camera's row lock is held throughout.
     """
+    segment = scored.segment
     with transaction.atomic():
-        segment = Segment.objects.select_related("camera__site").get(pk=scored.segment.pk)
-        Camera.objects.select_for_update().filter(pk=segment.camera_id).first()
+        # The lock and the camera's thresholds in one read: they are read under the lock, so a
+        # threshold an admin just changed applies to the next window. The window's own row is
+        # the one the batch read (its times never change); whether it was already recorded is
+        # asked under the lock just below.
+        camera = Camera.objects.select_for_update().get(pk=segment.camera_id)
+        segment.camera = camera
         if Detection.objects.filter(segment=segment, model_version=version).exists():
             return None
-        camera = segment.camera
         thresholds = thresholds_for(
             camera_low=camera.low_threshold,
             camera_high=camera.high_threshold,

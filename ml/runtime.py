@@ -466,17 +466,22 @@ class CascadeDetector:
         ``spec.window_seconds`` every quarter window, all clips' windows in one batch. The split
         path's first step for segments (then ``gate_passes``, ``score_stage2``, ``fuse``)."""
         length = self.spec.window_frames
-        inputs: list[np.ndarray] = []
         owners: list[int] = []
+        starts: list[int] = []
         for index, frames in enumerate(clips):
             if len(frames) < 2:
                 raise ValueError(f"clip {index} holds {len(frames)} frame(s); at least 2 needed")
             for start in window_starts(len(frames), self.spec):
-                inputs.append(self.stage1.preprocess(frames[start : start + length]))
                 owners.append(index)
+                starts.append(start)
         stage1 = np.zeros(len(clips), dtype=np.float64)
-        if inputs:
-            scores = self.stage1.predict(np.stack(inputs)).astype(np.float64)
+        if owners:
+            # Written in place: a model input is 1.2 MB, and stacking a batch of them afterwards
+            # would copy them all once more.
+            inputs = np.empty((len(owners), *self.spec.shape), dtype=np.float32)
+            for row, (index, start) in enumerate(zip(owners, starts, strict=True)):
+                inputs[row] = self.stage1.preprocess(clips[index][start : start + length])
+            scores = self.stage1.predict(inputs).astype(np.float64)
             np.add.at(stage1, np.asarray(owners), scores)
             stage1 /= np.bincount(np.asarray(owners), minlength=len(clips))
         return stage1

@@ -120,3 +120,22 @@ def test_expert_groups_name_their_regions(world: World) -> None:
     assert groups_for_user(world.sam) == [region_group("Seoul")]
     assert groups_for_user(world.erin) == ["experts.all"]
     assert Viewer(user_id=None).groups() == []
+
+
+def test_groups_from_known_attachments_equal_the_read_ones_and_cost_no_query(
+    world: World, django_assert_num_queries
+) -> None:
+    """The inference worker announces each scored window with the site it just read; the
+    groups must be the ones the policy reads itself, and half-known attachments are read."""
+    _more_cases(world)
+    segment = factories.SegmentFactory(camera=world.camera_b)
+    detection = factories.DetectionFactory(segment=segment)
+    read = groups_for(detection, DETECTIONS)
+    with django_assert_num_queries(0):
+        known = groups_for(detection, DETECTIONS, known={"site": world.camera_b.site_id})
+    assert known == read
+    for case in Case.objects.select_related("camera"):
+        # A case has a site, a station, a band and a region: the site alone is not enough.
+        with django_assert_num_queries(1):
+            partly = groups_for(case, CASES, known={"site": case.camera.site_id})
+        assert partly == groups_for(case, CASES)

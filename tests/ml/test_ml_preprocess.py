@@ -255,6 +255,46 @@ def test_a_model_is_served_frames_shrunk_by_its_own_rule(fight_clip, tmp_path):
     assert len(list((tmp_path / "clips").glob("*.npy"))) == 2
 
 
+def test_the_kept_scaler_follows_each_frame_size_and_thread(fight_clip):
+    """model_frame keeps one swscale context per thread (a camera reader's thread converts
+    every analysis frame it keeps): frames of other sizes and formats, one after another and
+    from two threads at once, come out as a fresh conversion of each makes them."""
+    import threading
+
+    import av
+
+    from ml.video import model_frame
+
+    spec = InputSpec(resize="ffmpeg-area")
+    with av.open(str(fight_clip)) as container:
+        frames = [frame for _, frame in zip(range(6), container.decode(video=0), strict=False)]
+    mixed = []
+    for index, frame in enumerate(frames):
+        if index % 3 == 1:
+            frame = frame.reformat(width=320, height=180)  # a detect stream's size
+        elif index % 3 == 2:
+            frame = frame.reformat(format="rgb24")  # already RGB, full size
+        mixed.append(frame)
+    expected = [
+        frame.reformat(width=64, height=64, format="rgb24", interpolation="AREA").to_ndarray()
+        for frame in mixed
+    ]
+    results: dict[int, list[np.ndarray]] = {}
+
+    def convert(worker: int) -> None:
+        results[worker] = [model_frame(frame, spec) for _ in range(3) for frame in mixed]
+
+    threads = [threading.Thread(target=convert, args=(worker,)) for worker in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for worker in range(2):
+        assert len(results[worker]) == 3 * len(mixed)
+        for index, image in enumerate(results[worker]):
+            np.testing.assert_array_equal(image, expected[index % len(mixed)])
+
+
 def test_a_card_without_a_resize_rule_means_opencv_and_an_unknown_one_is_refused():
     assert InputSpec.from_dict({}).resize == "opencv-area"
     assert InputSpec.from_dict({"resize": "ffmpeg-area"}).resize == "ffmpeg-area"
