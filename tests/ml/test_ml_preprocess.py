@@ -65,6 +65,26 @@ def test_static_scene_vanishes_and_a_moving_object_remains():
     assert np.abs(centred[..., 3:]).max() == 0.0 and centred[..., :3].std() > 0.02
 
 
+def test_appearance_and_motion_sit_side_by_side_as_concatenate_puts_them():
+    from ml.preprocess import _channels_side_by_side
+
+    rng = np.random.default_rng(3)
+    first = rng.random((4, 5, 7, 3), dtype=np.float32)
+    second = rng.random((4, 5, 7, 3), dtype=np.float32)
+    expected = np.concatenate([first, second], axis=-1)
+    np.testing.assert_array_equal(_channels_side_by_side(first, second), expected)
+    # Views that are not contiguous (a reversed time axis), float64, and shapes the item
+    # trick cannot take all come out as concatenate makes them.
+    np.testing.assert_array_equal(_channels_side_by_side(first[::-1], second[::-1]), expected[::-1])
+    np.testing.assert_array_equal(
+        _channels_side_by_side(first.astype(np.float64), second), expected
+    )
+    four = rng.random((2, 3, 4), dtype=np.float32)
+    np.testing.assert_array_equal(
+        _channels_side_by_side(four, four), np.concatenate([four, four], axis=-1)
+    )
+
+
 def test_unknown_appearance_mode_is_rejected():
     with pytest.raises(ValueError, match="appearance"):
         preprocess_window(random_frames(3, 8, 8), InputSpec(appearance="sepia"))
