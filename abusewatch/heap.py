@@ -2,11 +2,15 @@
 
 A window on the inference worker's path makes arrays of a few hundred KB to a few MB (frames
 from Redis, the model input of 1.2 MB, its temporaries). glibc serves blocks above its mmap
-threshold (128 KB at start) with fresh mappings, and gives freed memory at the top of the heap
-back to the kernel once more than twice that threshold is free. Every new array then starts
-on pages the kernel must fault in and zero again: on this project's 2-core AMD EPYC that was
-more than half of preprocessing a window (1.57 -> 0.72 ms with the heap kept) and about 14 000
-page faults per 50 windows' temporaries (0 with it; tests/abusewatch/test_heap.py).
+threshold with fresh mappings, and gives freed memory at the top of the heap back to the
+kernel once more than its trim threshold is free. Each new array then starts on pages the
+kernel must fault in and zero again. Measured on this project's 2-core AMD EPYC with the
+shipped model loaded, stage 1 on batches of 20 windows (the worker's own call): 1268 page
+faults per batch with glibc's defaults, 0-2 with the heap kept; 105-113 -> 102-106 ms per
+batch on a quiet machine, more under load, where each fault also waits for a core. In a fresh
+interpreter without TensorFlow the same window's preprocessing took 1.57 ms against 0.72 ms
+(glibc raises its thresholds by itself only after large blocks were freed, which a loaded
+model has mostly done already; tests/abusewatch/test_heap.py counts the faults).
 
 So the workers keep up to HEAP_TRIM_BYTES free before trimming and take blocks of up to
 HEAP_MMAP_BYTES from the heap. The cost is memory a worker holds after a busy moment: at most

@@ -36,6 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+from abusewatch.heap import keep_freed_heap
 from ml.runtime import CascadeDetector, default_model_dir
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "surveillance-fight"
@@ -124,7 +125,15 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--data", type=Path, default=None, help="measure the gate on this folder's clips"
     )
+    parser.add_argument(
+        "--default-heap",
+        action="store_true",
+        help="leave glibc's heap thresholds as they are (the workers keep freed memory: "
+        "abusewatch.heap); to measure what that setting saves",
+    )
     args = parser.parse_args(argv)
+    # As the inference worker runs (abusewatch.celery sets it at worker_init).
+    heap_kept = False if args.default_heap else keep_freed_heap()
 
     rss_before_load = peak_rss_mb()
     load_started = time.perf_counter()
@@ -140,8 +149,11 @@ def main(argv=None) -> int:
         windows = rng.standard_normal((batch, *spec.shape)).astype(np.float32) * 0.3
         for _ in range(3):  # trace and warm up caches
             detector.stage1.predict(windows)
+        faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         per_call, calls = time_calls(lambda w=windows: detector.stage1.predict(w), args.seconds)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
         stage1[batch] = {
+            "page_faults_per_batch": faults / max(1, calls),
             "ms_per_batch": per_call * 1000,
             "ms_per_window": per_call * 1000 / batch,
             "windows_per_s": batch / per_call,
@@ -153,6 +165,15 @@ def main(argv=None) -> int:
         rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(spec.window_frames)
     ]
     preprocess_s, _ = time_calls(lambda: detector.stage1.preprocess(frames), min(args.seconds, 3.0))
+    # What the worker does with a camera's window: the reader already made model-size frames.
+    model_size = np.ascontiguousarray(
+        np.stack([frame[:: height // spec.height, :: width // spec.width] for frame in frames])[
+            :, : spec.height, : spec.width
+        ]
+    )
+    preprocess_small_s, _ = time_calls(
+        lambda: detector.stage1.preprocess(model_size), min(args.seconds, 3.0)
+    )
 
     real_windows, real_pose_windows = fixture_windows(detector)
     summary: dict[str, object] = {
@@ -165,8 +186,11 @@ def main(argv=None) -> int:
         "batch_n": args.batch,
         "batch_n_windows_per_s": round(stage1[args.batch]["windows_per_s"], 1),
         "batch_n_ms_per_window": round(stage1[args.batch]["ms_per_window"], 3),
+        "batch_n_page_faults": round(stage1[args.batch]["page_faults_per_batch"], 1),
         "preprocess_ms_per_window": round(preprocess_s * 1000, 3),
         "preprocess_source": f"{spec.window_frames} frames {width}x{height}",
+        "preprocess_model_size_ms_per_window": round(preprocess_small_s * 1000, 3),
+        "heap_kept": heap_kept,
         "load_ms": round(load_seconds * 1000, 1),
     }
     table = [
@@ -184,13 +208,16 @@ def main(argv=None) -> int:
                 f"stage 1, batch {batch}",
                 f"{numbers['windows_per_s']:8.1f} windows/s  "
                 f"{numbers['ms_per_window']:7.2f} ms/window  "
-                f"({numbers['ms_per_batch']:.1f} ms/batch, {numbers['calls']} calls)",
+                f"({numbers['ms_per_batch']:.1f} ms/batch, {numbers['calls']} calls, "
+                f"{numbers['page_faults_per_batch']:.0f} page faults/batch)",
             )
         )
     table.append(
         (
             "preprocess 1 window",
-            f"{preprocess_s * 1000:.2f} ms from {spec.window_frames} frames of {width}x{height}",
+            f"{preprocess_s * 1000:.2f} ms from {spec.window_frames} frames of {width}x{height}, "
+            f"{preprocess_small_s * 1000:.2f} ms from model-size frames "
+            f"(heap {'kept' if heap_kept else 'default'})",
         )
     )
 
