@@ -285,7 +285,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=1.0, help="measured, per run or step")
     parser.add_argument("--warmup", type=float, default=25.0, help="seconds before measuring")
     parser.add_argument(
-        "--shards", default="1", help="ingest processes: a count, or auto (the supervisor's)"
+        "--shards",
+        default="auto",
+        help="ingest processes: a count, or auto (the default: as bin/run starts them)",
     )
     parser.add_argument(
         "--pose-worker",
