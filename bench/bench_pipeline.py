@@ -2,7 +2,7 @@
 
     python -m bench.bench_pipeline --cameras 32 --minutes 1
     python -m bench.bench_pipeline --cameras 64 --detect-stream --shards auto --pose-worker
-    python -m bench.bench_pipeline --find-capacity [--detect-stream] [--minutes 1]
+    python -m bench.bench_pipeline --find-capacity [--detect-stream] [--minutes 1] [--repeat 3]
     python -m bench.bench_pipeline --cameras 32 --whole-system   # + web, beat, other workers
 
 Starts its own embedded Redis (unless REDIS_URL is set), a fresh SQLite database in a temp
@@ -54,6 +54,7 @@ from bench.capacity import (
     ingest_span,
     ingest_totals,
     percentile,
+    repeated_failures,
     run_failures,
     this_cpu,
 )
@@ -325,6 +326,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds the last windows get to be decided after the cameras stop "
         "(default: two windows, at least 5 s)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="--find-capacity runs each camera count this many times; it holds only if every "
+        "run does (runs of one command vary a lot on a small busy box)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     try:
@@ -333,6 +341,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(error))
     if args.cameras < 1:
         parser.error("--cameras is at least 1")
+    if args.repeat < 1:
+        parser.error("--repeat is at least 1")
     if args.minutes <= 0 or args.warmup < 0 or (args.grace is not None and args.grace < 0):
         parser.error("--minutes must be positive, --warmup and --grace not negative")
     args.ladder = DEFAULT_LADDER
@@ -368,23 +378,32 @@ def find_capacity(args: argparse.Namespace) -> int:
     options += ["--whole-system"] * args.whole_system
     steps = []
     while (count := search.next_count()) is not None:
-        out = work / f"cameras-{count}.json"
-        print(f"bench: {count} cameras, {args.minutes:g} min ...", flush=True)
-        command = [sys.executable, "-m", "bench.bench_pipeline", "--cameras", str(count)]
-        with (work / f"cameras-{count}.log").open("wb") as log:
-            code = subprocess.run(
-                [*command, *options, "--json", str(out)],
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-            ).returncode
-        figures = json.loads(out.read_text()) if out.is_file() else None
-        failures = run_failures(figures) if figures else [f"the run exited with {code}"]
-        search.record(count, not failures)
-        verdict = "sustained" if not failures else "FAILED: " + "; ".join(failures)
+        runs: list[list[str]] = []
+        for number in range(1, args.repeat + 1):
+            name = f"cameras-{count}-run-{number}"
+            out = work / f"{name}.json"
+            print(f"bench: {count} cameras, {args.minutes:g} min, run {number} ...", flush=True)
+            command = [sys.executable, "-m", "bench.bench_pipeline", "--cameras", str(count)]
+            with (work / f"{name}.log").open("wb") as log:
+                code = subprocess.run(
+                    [*command, *options, "--json", str(out)],
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                ).returncode
+            figures = json.loads(out.read_text()) if out.is_file() else None
+            failures = run_failures(figures) if figures else [f"the run exited with {code}"]
+            runs.append(failures)
+            steps.append(
+                {"cameras": count, "run": number, "failures": failures, "figures": figures}
+            )
+            if failures:
+                break  # the count failed: its other runs would not change that
+        verdict_failures = repeated_failures(runs, args.repeat)
+        search.record(count, not verdict_failures)
+        verdict = "sustained" if not verdict_failures else "FAILED: " + "; ".join(verdict_failures)
         print(f"bench: {count} cameras: {verdict}", flush=True)
-        steps.append({"cameras": count, "failures": failures, "figures": figures})
     summary = {
         "largest_sustained_cameras": search.largest_sustained,
         "cpu": this_cpu(),
@@ -393,6 +412,7 @@ def find_capacity(args: argparse.Namespace) -> int:
         "whole_system": args.whole_system,
         "ingest_shards": args.shard_count,
         "minutes_per_step": args.minutes,
+        "runs_per_count": args.repeat,
         "steps": steps,
         "work_folder": str(work),
     }

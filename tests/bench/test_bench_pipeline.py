@@ -7,13 +7,14 @@ import math
 
 import pytest
 
-from bench.bench_pipeline import bench_command
+from bench.bench_pipeline import bench_command, parse_args
 from bench.capacity import (
     CapacitySearch,
     cpu_description,
     ingest_span,
     ingest_totals,
     percentile,
+    repeated_failures,
     run_failures,
 )
 from bench.clips import parse_size
@@ -41,6 +42,23 @@ def test_a_run_is_sustained_only_without_loss_gaps_or_late_scores() -> None:
     # No window scored at all is no proof of keeping up (a JSON NaN, or a missing figure).
     assert run_failures({**SUSTAINED, "scored_latency_p95_s": float("nan")}) == ["no window scored"]
     assert len(run_failures({})) == 3
+
+
+def test_a_camera_count_holds_only_if_every_planned_run_does() -> None:
+    late = ["window end -> scored p95 1.67 s > 1 s"]
+    assert repeated_failures([[], [], []], 3) == []
+    assert repeated_failures([[]], 1) == []
+    # The second of three runs was late: the count fails, named by that run.
+    assert repeated_failures([[], late], 3) == [f"run 2 of 3: {late[0]}"]
+    # Runs missing without a failure (a search cut short) are no proof either.
+    assert repeated_failures([[]], 3) == ["only 1 of 3 runs made"]
+    with pytest.raises(ValueError):
+        repeated_failures([], 0)
+
+
+def test_repeat_is_refused_below_one_run() -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--find-capacity", "--repeat", "0"])
 
 
 def walk(search: CapacitySearch, capacity: int) -> list[int]:
