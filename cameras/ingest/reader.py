@@ -422,11 +422,14 @@ class CameraReader(threading.Thread):
                         else seconds,
                     )
                     delivered = True
-            if not self.stop_event.is_set():
-                if detect is not None:
-                    detect.close(seconds, segmenter.add_frame)
-                for window in segmenter.flush():
-                    self._emit(window, info, wall_origin, decoder)
+            if detect is not None:
+                # Stopping (a restart, a deploy, a camera removed): the detect frames that
+                # have arrived are kept, without waiting for the rest.
+                detect.close(None if self.stop_event.is_set() else seconds, segmenter.add_frame)
+            # The open window is stored on a stop too: what the camera sent of it is footage,
+            # and it exists nowhere else (up to a window per camera at every restart).
+            for window in segmenter.flush():
+                self._emit(window, info, wall_origin, decoder)
             decoder.close()
             self.frames_decoded += decoder.frames_decoded
             self.frames_not_decoded += decoder.frames_not_decoded

@@ -82,3 +82,67 @@ def test_a_reader_window_holds_the_frames_ml_video_gives_the_file(tmp_path, sour
         assert len(window.frames) == 29 and window.source_frames == 15
         np.testing.assert_array_equal(window.frames[1], window.frames[2])
         assert not np.array_equal(window.frames[0], window.frames[1])
+
+
+def live_clip(path: Path, fps: int = 10, seconds: float = 8.0) -> Path:
+    """A clip encoded as a camera does (no B-frames, no lookahead): its packets arrive when its
+    frames are due, so a paced reader's position in it follows the wall clock."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"tune": "zerolatency"})
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        for index in range(int(fps * seconds)):
+            image = np.zeros((180, 320, 3), np.uint8)
+            image[:, (index * 8) % 320 :][:, :8] = 255
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("detect_stream", [False, True])
+def test_a_reader_stopped_mid_window_stores_what_the_camera_sent_of_it(tmp_path, detect_stream):
+    """A restart or a deploy stops the readers: the open window is footage that exists nowhere
+    else, so it is stored (shorter than a full window), not dropped."""
+    clip = live_clip(tmp_path / "long.mp4")
+    spec = InputSpec()
+    config = CameraConfig(
+        camera_id=1,
+        source_uri=str(clip),
+        analysis_fps=spec.fps,
+        window_seconds=2.0,
+        window_overlap_seconds=0.0,
+        frame_height=spec.height,
+        frame_width=spec.width,
+        analysis_uri=str(clip) if detect_stream else "",
+    )
+    windows: list[SessionWindow] = []
+    arrived_after_stop: list[bool] = []
+    first = threading.Event()
+    stopping = threading.Event()
+
+    def on_window(_: CameraConfig, window: SessionWindow) -> None:
+        windows.append(window)
+        arrived_after_stop.append(stopping.is_set())
+        first.set()
+
+    reader = CameraReader(config, on_window=on_window, on_status=lambda *_: None)
+    reader.start()
+    try:
+        assert first.wait(30), "the reader closed no window"
+        # Played at real time: stop about 1.3 s into the second window (a full one is 2 s).
+        threading.Event().wait(1.3)
+    finally:
+        stopping.set()
+        reader.stop()
+        reader.join(15)
+    assert not reader.is_alive()
+    spans = [(w.window.start, w.window.end) for w in windows]
+    assert len(windows) == 2, spans
+    assert arrived_after_stop == [False, True], spans
+    full, partial = windows
+    assert partial.window.start == pytest.approx(full.window.end, abs=0.11)
+    # At least the half window a stored window needs, and less than a whole one.
+    assert 1.0 <= partial.window.end - partial.window.start < 2.0, spans
+    assert partial.window.packets
