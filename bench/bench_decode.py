@@ -137,17 +137,11 @@ def kept_frames(path: Path) -> list[Any]:
     return frames
 
 
-def convert_numpy(frames: list[Any], spec: InputSpec) -> int:
-    opencv = replace(spec, resize="opencv-area")
+def convert(frames: list[Any], spec: InputSpec, resize: str) -> int:
+    """Kept frames to model size by one rule ("opencv-area" or "ffmpeg-area")."""
+    rule = replace(spec, resize=resize)
     for frame in frames:
-        model_frame(frame, opencv)
-    return len(frames)
-
-
-def convert_ffmpeg(frames: list[Any], spec: InputSpec) -> int:
-    ffmpeg = replace(spec, resize="ffmpeg-area")
-    for frame in frames:
-        model_frame(frame, ffmpeg)
+        model_frame(frame, rule)
     return len(frames)
 
 
@@ -281,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             kept = kept_frames(clip)
             figures["convert_numpy_per_kept"] = per_frame_ms(
-                partial(convert_numpy, kept, spec), args.repeat
+                partial(convert, kept, spec, "opencv-area"), args.repeat
             )
             figures["convert_ffmpeg_per_kept"] = per_frame_ms(
-                partial(convert_ffmpeg, kept, spec), args.repeat
+                partial(convert, kept, spec, "ffmpeg-area"), args.repeat
             )
             per_frame[name] = {key: round(value, 4) for key, value in figures.items()}
         result["ms_per_source_frame"] = per_frame

@@ -379,11 +379,11 @@ def find_capacity(args: argparse.Namespace) -> int:
     steps = []
     while (count := search.next_count()) is not None:
         runs: list[list[str]] = []
+        command = [sys.executable, "-m", "bench.bench_pipeline", "--cameras", str(count)]
         for number in range(1, args.repeat + 1):
             name = f"cameras-{count}-run-{number}"
             out = work / f"{name}.json"
             print(f"bench: {count} cameras, {args.minutes:g} min, run {number} ...", flush=True)
-            command = [sys.executable, "-m", "bench.bench_pipeline", "--cameras", str(count)]
             with (work / f"{name}.log").open("wb") as log:
                 code = subprocess.run(
                     [*command, *options, "--json", str(out)],

@@ -20,15 +20,18 @@ from ml.video import decode_frames
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/surveillance-fight/fight/fi044.mp4"
 
 
-def slow_clip(path: Path, fps: int = 5, seconds: float = 3.0) -> Path:
-    """A 5-fps clip whose every frame differs (a moving bar), so repeats are visible."""
+def slow_clip(
+    path: Path, fps: int = 5, seconds: float = 3.0, options: dict[str, str] | None = None
+) -> Path:
+    """A 5-fps clip whose every frame differs (a bar moving across, then again from the
+    left), so repeats are visible. `options`: the encoder's (x264's)."""
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+        stream = container.add_stream("libx264", rate=fps, options=options or {})
         stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
         stream.time_base = Fraction(1, fps)
         for index in range(int(fps * seconds)):
             image = np.zeros((180, 320, 3), np.uint8)
-            image[:, index * 20 : index * 20 + 20] = 255
+            image[:, (index * 20) % 320 :][:, :20] = 255
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = index
             container.mux(stream.encode(frame))
@@ -84,28 +87,13 @@ def test_a_reader_window_holds_the_frames_ml_video_gives_the_file(tmp_path, sour
         assert not np.array_equal(window.frames[0], window.frames[1])
 
 
-def live_clip(path: Path, fps: int = 10, seconds: float = 8.0) -> Path:
-    """A clip encoded as a camera does (no B-frames, no lookahead): its packets arrive when its
-    frames are due, so a paced reader's position in it follows the wall clock."""
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"tune": "zerolatency"})
-        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
-        stream.time_base = Fraction(1, fps)
-        for index in range(int(fps * seconds)):
-            image = np.zeros((180, 320, 3), np.uint8)
-            image[:, (index * 8) % 320 :][:, :8] = 255
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
-
-
 @pytest.mark.parametrize("detect_stream", [False, True])
 def test_a_reader_stopped_mid_window_stores_what_the_camera_sent_of_it(tmp_path, detect_stream):
     """A restart or a deploy stops the readers: the open window is footage that exists nowhere
     else, so it is stored (shorter than a full window), not dropped."""
-    clip = live_clip(tmp_path / "long.mp4")
+    # Encoded as a camera does (no B-frames, no lookahead): its packets arrive when its frames
+    # are due, so a paced reader's position in it follows the wall clock.
+    clip = slow_clip(tmp_path / "long.mp4", fps=10, seconds=8.0, options={"tune": "zerolatency"})
     spec = InputSpec()
     config = CameraConfig(
         camera_id=1,
