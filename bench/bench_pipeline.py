@@ -1,7 +1,7 @@
 """Live pipeline benchmark: N cameras replaying real clips at real time, for M minutes.
 
     python -m bench.bench_pipeline --cameras 32 --minutes 1
-    python -m bench.bench_pipeline --cameras 64 --detect-stream --shards auto --pose-worker
+    python -m bench.bench_pipeline --cameras 64 --detect-stream --no-pose-worker
     python -m bench.bench_pipeline --find-capacity [--detect-stream] [--minutes 1] [--repeat 3]
     python -m bench.bench_pipeline --cameras 32 --whole-system   # + web, beat, other workers
 
@@ -292,8 +292,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--pose-worker",
-        action="store_true",
-        help="stage 2 in its own niced worker on queue `pose`, as INFERENCE_POSE_QUEUE=pose",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stage 2 in its own niced worker on queue `pose` (the default, as bin/run sets "
+        "INFERENCE_POSE_QUEUE=pose); --no-pose-worker runs both stages in one worker",
     )
     parser.add_argument(
         "--detect-stream",
@@ -374,7 +376,8 @@ def find_capacity(args: argparse.Namespace) -> int:
     options = ["--minutes", str(args.minutes), "--warmup", str(args.warmup)]
     options += ["--grace", str(args.grace)] if args.grace is not None else []
     options += ["--shards", args.shards]
-    options += ["--pose-worker"] * args.pose_worker + ["--detect-stream"] * args.detect_stream
+    options += ["--pose-worker" if args.pose_worker else "--no-pose-worker"]
+    options += ["--detect-stream"] * args.detect_stream
     options += ["--whole-system"] * args.whole_system
     steps = []
     while (count := search.next_count()) is not None:

@@ -15,6 +15,9 @@ waits for the model). What gives way under load is, in this order:
    once on stage 1 alone (`fuse(stage1, None)`, the cascade's own path of a window stage 2
    did not score) and its Detection says why (`stage2_skipped = "over_capacity"`). Newer
    windows are admitted first: a fresh window's pose check is worth more than a stale one's.
+   Without a pose queue, stage 2 runs in the worker that scores stage 1, and every pose check
+   holds up the windows stored meanwhile: there it only uses spare time, and a gated window
+   is decided on stage 1 as soon as fresh windows wait (`fresh_work_waiting`).
 2. Stage 1: the worker scores the newest windows first (the pending list is drained from its
    tail), so a fresh window's latency stays bounded while a backlog exists. A window stored
    longer than INFERENCE_MAX_LAG_SECONDS ago when the worker runs is deferred
@@ -35,7 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -174,9 +177,13 @@ def deferred_oldest(limit: int) -> list[int]:
     return list(deferred_waiting().order_by("created_at").values_list("pk", flat=True)[:limit])
 
 
-def fresh_work_waiting() -> bool:
-    """Whether fresh windows wait on the pending list (deferred work waits for them)."""
-    return inference.pending_length() > 0
+def fresh_work_waiting(besides: Collection[int] = ()) -> bool:
+    """Whether fresh windows wait on the pending list (deferred work waits for them), other
+    than the ones in `besides` (a batch being scored, whose ids may still be on the list)."""
+    if not besides:
+        return inference.pending_length() > 0
+    # The newest len(besides) + 1 ids: if all are the batch's, nothing else was stored since.
+    return any(pk not in besides for pk in inference.pending_newest(len(besides) + 1))
 
 
 def skipped_for_capacity(prefix: str = "") -> Q:

@@ -205,6 +205,21 @@ def pending_drain(limit: int) -> list[int]:
     return [int(value) for value in raw]
 
 
+def pending_newest(limit: int) -> list[int]:
+    """Up to `limit` waiting ids, newest first, left on the list ([] when Redis cannot say)."""
+    if limit <= 0:
+        return []
+    client = redis_client()
+    if client is None:
+        return _local_pending[-limit:][::-1]
+    try:
+        raw = client.lrange(pending_key(), -limit, -1)
+    except Exception as error:
+        logger.warning("pending list unknown (%s)", type(error).__name__)
+        return []
+    return [int(value) for value in reversed(raw)]
+
+
 def pending_length() -> int:
     """Ids waiting on the pending list (0 when Redis cannot say: idle work then runs, which
     costs a batch's latency at worst)."""

@@ -59,6 +59,17 @@ def test_the_pending_list_is_drained_newest_first(purge_queues):
     assert inference.pending_drain(10) == [] and inference.pending_length() == 0
 
 
+def test_fresh_work_is_a_waiting_window_outside_the_batch_being_scored(purge_queues):
+    assert not backpressure.fresh_work_waiting()
+    for segment_id in [11, 12, 13]:
+        inference.pending_push(segment_id)
+    assert inference.pending_newest(2) == [13, 12] and inference.pending_length() == 3
+    assert backpressure.fresh_work_waiting()
+    assert backpressure.fresh_work_waiting(besides={12, 13}), "11 waits behind the batch"
+    assert not backpressure.fresh_work_waiting(besides={11, 12, 13})
+    inference.pending_drain(10)
+
+
 def test_only_pending_windows_stored_longer_ago_than_the_lag_bound_are_deferred(settings, world):
     settings.INFERENCE_MAX_LAG_SECONDS = 30
     old = _stored(world.camera_a, 31, status=Segment.Status.PENDING)

@@ -80,10 +80,42 @@ def test_a_tiny_stage2_budget_decides_on_stage1_alone_and_says_why(
     settings.INFERENCE_STAGE2_MAX_LAG_SECONDS = 1e6
     with transaction.atomic():
         checked = _store(world.camera_a, start + dt.timedelta(seconds=2))
+    _worker_takes_the_pending_list()
     [detection] = segments_analyse(segment_ids=[checked.pk])
     assert detection.stage2_skipped == "" and detection.stage2_score is not None
     measured = inference.redis_client().get(backpressure._cost_key())
     assert measured is not None and float(measured) > 0
+
+
+def _worker_takes_the_pending_list() -> None:
+    """What `analyse_segment` does before scoring: it takes the waiting ids off the list (its
+    own among them), so none of them counts as fresh work waiting behind its batch."""
+    inference.pending_drain(1000)
+
+
+def test_stage2_in_the_stage1_worker_gives_way_to_fresh_windows(
+    world, active_model, settings, clean_queues, gate_passes_all
+):
+    """Without a pose queue, a pose check (about a core-second) holds up every window stored
+    meanwhile: it runs only while no fresh window waits, whatever its own budget."""
+    _needs_cascade(active_model)
+    settings.INFERENCE_POSE_QUEUE = ""
+    settings.INFERENCE_STAGE2_MAX_LAG_SECONDS = 1e6
+    start = timezone.now() - dt.timedelta(days=4)
+    with transaction.atomic():
+        first = _store(world.camera_a, start)
+    _worker_takes_the_pending_list()
+    with transaction.atomic():
+        waiting = _store(world.camera_a, start + dt.timedelta(seconds=2))
+    # `waiting` was stored while the worker had `first`: it is on the list, `first` is not.
+    assert inference.pending_newest(10) == [waiting.pk]
+    [detection] = segments_analyse(segment_ids=[first.pk])
+    assert detection.stage2_skipped == Stage2Skipped.OVER_CAPACITY
+    assert detection.stage2_score is None and detection.stage1_score is not None
+
+    # The window's own id on the list is not fresh work behind it: its pose check runs.
+    [detection] = segments_analyse(segment_ids=[waiting.pk])
+    assert detection.stage2_skipped == "" and detection.stage2_score is not None
 
 
 def test_stage2_that_cannot_read_the_window_is_recorded_as_unreadable(
