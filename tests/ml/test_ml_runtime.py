@@ -9,10 +9,15 @@ import pytest
 from ml.cache import decode_clip
 from ml.preprocess import clip_windows
 from ml.runtime import (
+    TENSOR_ALIGNMENT,
+    CascadeDetector,
     InputSpec,
     Thresholds,
     ViolenceDetector,
+    aligned_empty,
+    as_tensor_input,
     default_model_dir,
+    is_tensor_shareable,
     mean_window_score,
 )
 from ml.video import decode_frames
@@ -120,3 +125,67 @@ def test_thresholds_bands():
     # A card without a decision cut gives its yes/no verdicts at the police-report cut.
     assert bands.verdict_cut == 0.7
     assert Thresholds(low=0.3, high=0.7, decision=0.45).verdict_cut == 0.45
+
+
+def _misaligned(array: np.ndarray, by: int = 16) -> np.ndarray:
+    """A copy of `array` whose data starts `by` bytes past a 64-byte boundary."""
+    raw = np.empty(array.nbytes + 128, dtype=np.uint8)
+    start = (-raw.ctypes.data) % TENSOR_ALIGNMENT + by
+    copy = raw[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+    copy[...] = array
+    assert copy.ctypes.data % TENSOR_ALIGNMENT == by
+    return copy
+
+
+def test_the_batch_tensorflow_borrows_is_aligned_contiguous_and_writable():
+    windows = np.random.default_rng(0).random((3, 4, 8, 8, 6), dtype=np.float32)
+    aligned = aligned_empty(windows.shape)
+    aligned[...] = windows
+    assert is_tensor_shareable(aligned) and as_tensor_input(aligned) is aligned
+    frozen = aligned.copy()
+    frozen.flags.writeable = False
+    for unfit in (
+        _misaligned(windows),  # TensorFlow aborts the process on unaligned memory
+        frozen,  # read-only: numpy exports no such array through DLPack
+        np.asfortranarray(windows),
+        windows.astype(np.float64),
+        list(windows),
+    ):
+        shared = as_tensor_input(unfit)
+        assert is_tensor_shareable(shared) and shared.dtype == np.float32
+        np.testing.assert_array_equal(shared, windows)
+
+
+def test_predict_gives_the_same_scores_from_memory_it_shares_or_copies(detector, fight_clip):
+    import tensorflow as tf
+
+    windows = clip_windows(decode_clip(fight_clip, detector.spec), detector.spec)
+    # The model on a tensor TensorFlow copied itself, as before the batch was shared.
+    expected = np.clip(
+        detector._model(tf.convert_to_tensor(windows), training=False).numpy().reshape(-1), 0, 1
+    )
+    aligned = aligned_empty(windows.shape)
+    aligned[...] = windows
+    frozen = aligned.copy()
+    frozen.flags.writeable = False
+    for batch in (aligned, _misaligned(windows), _misaligned(windows, by=4), frozen):
+        np.testing.assert_allclose(detector.predict(batch), expected, atol=1e-5)
+    # The model reads the memory it borrows and never writes to it.
+    np.testing.assert_array_equal(aligned, windows)
+
+
+def test_a_reused_batch_array_never_leaks_a_previous_batch_into_the_next(fight_clip, calm_clip):
+    cascade = CascadeDetector.load(default_model_dir(), with_stage2=False)
+    spec = cascade.spec
+    fight, calm = decode_clip(fight_clip, spec), decode_clip(calm_clip, spec)
+    alone = [float(cascade.score_stage1_clips([clip])[0]) for clip in (fight, calm)]
+    big = cascade.score_stage1_clips([fight, fight, calm])  # the thread's array grows
+    small = cascade.score_stage1_clips([calm])  # a shorter batch in the same array
+    np.testing.assert_allclose(big, [alone[0], alone[0], alone[1]], atol=1e-5)
+    np.testing.assert_allclose(small, [alone[1]], atol=1e-5)
+    # From another thread: its own array, the same scores.
+    found: list[np.ndarray] = []
+    worker = threading.Thread(target=lambda: found.append(cascade.score_stage1_clips([fight])))
+    worker.start()
+    worker.join()
+    np.testing.assert_allclose(found[0], [alone[0]], atol=1e-5)
