@@ -16,8 +16,9 @@ waits for the model). What gives way under load is, in this order:
    did not score) and its Detection says why (`stage2_skipped = "over_capacity"`). Newer
    windows are admitted first: a fresh window's pose check is worth more than a stale one's.
    Without a pose queue, stage 2 runs in the worker that scores stage 1, and every pose check
-   holds up the windows stored meanwhile: there it only uses spare time, and a gated window
-   is decided on stage 1 as soon as fresh windows wait (`fresh_work_waiting`).
+   holds up the windows stored meanwhile. There a pose check also has to leave those windows
+   under half a batch, at the rate they arrive, and within the same budget
+   (`stage2_may_run_here`). Otherwise the rest of the batch is decided on stage 1.
 2. Stage 1: the worker scores the newest windows first (the pending list is drained from its
    tail), so a fresh window's latency stays bounded while a backlog exists. A window stored
    longer than INFERENCE_MAX_LAG_SECONDS ago when the worker runs is deferred
@@ -177,13 +178,34 @@ def deferred_oldest(limit: int) -> list[int]:
     return list(deferred_waiting().order_by("created_at").values_list("pk", flat=True)[:limit])
 
 
-def fresh_work_waiting(besides: Collection[int] = ()) -> bool:
-    """Whether fresh windows wait on the pending list (deferred work waits for them), other
-    than the ones in `besides` (a batch being scored, whose ids may still be on the list)."""
-    if not besides:
-        return inference.pending_length() > 0
-    # The newest len(besides) + 1 ids: if all are the batch's, nothing else was stored since.
-    return any(pk not in besides for pk in inference.pending_newest(len(besides) + 1))
+def fresh_work_waiting() -> bool:
+    """Whether fresh windows wait on the pending list (deferred work waits for them)."""
+    return inference.pending_length() > 0
+
+
+def stage2_may_run_here(batch_ids: Collection[int], *, elapsed_seconds: float) -> bool:
+    """Whether the worker that scores stage 1 may spend one more pose check on its batch.
+
+    Without a pose queue, every pose check (about a core-second) holds up the windows stored
+    since the batch was taken off the pending list. They arrived at `waiting /
+    elapsed_seconds` a second. A pose check runs only if two things hold at that rate when
+    it ends:
+    - the windows waiting still fill less than half a batch (INFERENCE_BATCH_MAX), so the
+      next batch clears them with room to spare;
+    - none of them has waited longer than INFERENCE_STAGE2_MAX_LAG_SECONDS.
+
+    Under a steady load (many cameras) pose checks therefore stop, so the backlog never
+    outgrows a batch: it is drained newest first, and its oldest windows would age into
+    deferral. A few windows stored during a slow start, or one camera's next window, still
+    leave room for them.
+    """
+    limit = settings.INFERENCE_BATCH_MAX
+    waiting = sum(pk not in batch_ids for pk in inference.pending_newest(len(batch_ids) + limit))
+    cost = stage2_cost_seconds()
+    elapsed = max(elapsed_seconds, 1e-3)
+    if waiting and waiting * (elapsed + cost) / elapsed >= limit / 2:
+        return False
+    return elapsed + cost <= settings.INFERENCE_STAGE2_MAX_LAG_SECONDS
 
 
 def skipped_for_capacity(prefix: str = "") -> Q:

@@ -358,10 +358,11 @@ def score_batch_split(
 
     Admission control (detection.backpressure.stage2_admit): a gated window stage 2 could not
     score in time is decided on stage 1 alone, here or instead of going to the pose queue,
-    with `stage2_skipped = "over_capacity"`. Run here, stage 2 also gives way to fresh
-    windows waiting on the pending list (`backpressure.fresh_work_waiting`), checked before
+    with `stage2_skipped = "over_capacity"`. Run here, stage 2 also yields to the windows
+    waiting behind the batch (`backpressure.stage2_may_run_here`). That is checked before
     each window's pose check.
     """
+    batch_began = time.monotonic()
     detector = inference.detector_for(
         version.artifact_path, card=version.card, with_stage2=stage2_here
     )
@@ -396,11 +397,11 @@ def score_batch_split(
         elif passed and not stage2_here:
             gated.append(Gated(segment, float(s1), preprocess_ms, inference_ms, len(ready)))
             continue
-        elif passed and backpressure.fresh_work_waiting(batch_ids):
-            # Stage 2 here runs in the worker that scores stage 1: each pose check (about a
-            # core-second) holds up every window stored meanwhile. It only uses the time the
-            # worker has spare; once fresh windows wait, the rest of the batch is decided on
-            # stage 1, so a fresh window waits at most one pose check.
+        elif passed and not backpressure.stage2_may_run_here(
+            batch_ids, elapsed_seconds=time.monotonic() - batch_began
+        ):
+            # Stage 2 here runs in the worker that scores stage 1, and each pose check holds
+            # up every window stored meanwhile (see backpressure.stage2_may_run_here).
             skipped = Stage2Skipped.OVER_CAPACITY
         elif passed:
             s2, s2_ms = stage2_score(detector, segment)

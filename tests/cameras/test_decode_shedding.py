@@ -124,7 +124,7 @@ def test_a_shed_window_is_stored_deferred_and_analysed_from_its_original_later(
     assert all(segments[pk].deferred_at is None for pk in stored if pk not in shed_ids)
 
     # Idle time (no fresh window waits): the deferred windows are scored from their originals.
-    monkeypatch.setattr(backpressure, "fresh_work_waiting", lambda besides=(): False)
+    monkeypatch.setattr(backpressure, "fresh_work_waiting", lambda: False)
     assert all(inference.frames_get(pk) is None for pk in shed_ids)
     done = deferred_catch_up()
     assert {d.segment_id for d in done} >= set(shed_ids)

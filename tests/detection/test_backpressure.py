@@ -59,15 +59,34 @@ def test_the_pending_list_is_drained_newest_first(purge_queues):
     assert inference.pending_drain(10) == [] and inference.pending_length() == 0
 
 
-def test_fresh_work_is_a_waiting_window_outside_the_batch_being_scored(purge_queues):
-    assert not backpressure.fresh_work_waiting()
-    for segment_id in [11, 12, 13]:
-        inference.pending_push(segment_id)
-    assert inference.pending_newest(2) == [13, 12] and inference.pending_length() == 3
-    assert backpressure.fresh_work_waiting()
-    assert backpressure.fresh_work_waiting(besides={12, 13}), "11 waits behind the batch"
-    assert not backpressure.fresh_work_waiting(besides={11, 12, 13})
-    inference.pending_drain(10)
+def test_a_pose_check_in_the_stage1_worker_leaves_under_half_a_batch_waiting_in_budget(
+    settings, purge_queues
+):
+    settings.INFERENCE_BATCH_MAX = 8  # half a batch: 4 windows
+    settings.INFERENCE_STAGE2_MAX_LAG_SECONDS = 100
+    client = inference.redis_client()
+    client.set(backpressure._cost_key(), "2.0")
+    batch = {1, 2}
+    try:
+        for segment_id in [1, 2]:  # the batch's own ids may still be on the list
+            inference.pending_push(segment_id)
+        assert backpressure.stage2_may_run_here(batch, elapsed_seconds=0.1), "nothing waits"
+        inference.pending_push(3)
+        assert inference.pending_newest(2) == [3, 2]
+        # One window stored in the batch's first second: 3 by the end of a 2-s pose check.
+        assert backpressure.stage2_may_run_here(batch, elapsed_seconds=1.0)
+        # The same window in its first half second: 5 expected, more than half a batch.
+        assert not backpressure.stage2_may_run_here(batch, elapsed_seconds=0.5)
+        for segment_id in [4, 5]:
+            inference.pending_push(segment_id)
+        # Three stored during a 30-s cold start: a slow arrival, room for the check...
+        assert backpressure.stage2_may_run_here(batch, elapsed_seconds=30.0)
+        # ...unless they would wait longer than the stage-2 budget.
+        settings.INFERENCE_STAGE2_MAX_LAG_SECONDS = 20
+        assert not backpressure.stage2_may_run_here(batch, elapsed_seconds=30.0)
+    finally:
+        client.delete(backpressure._cost_key())
+        inference.pending_drain(10)
 
 
 def test_only_pending_windows_stored_longer_ago_than_the_lag_bound_are_deferred(settings, world):

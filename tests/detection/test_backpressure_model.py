@@ -93,28 +93,29 @@ def _worker_takes_the_pending_list() -> None:
     inference.pending_drain(1000)
 
 
-def test_stage2_in_the_stage1_worker_gives_way_to_fresh_windows(
+def test_stage2_in_the_stage1_worker_gives_way_to_windows_piling_up_behind_it(
     world, active_model, settings, clean_queues, gate_passes_all
 ):
     """Without a pose queue, a pose check (about a core-second) holds up every window stored
-    meanwhile: it runs only while no fresh window waits, whatever its own budget."""
+    meanwhile: it does not run while windows pile up behind the batch (many cameras)."""
     _needs_cascade(active_model)
     settings.INFERENCE_POSE_QUEUE = ""
     settings.INFERENCE_STAGE2_MAX_LAG_SECONDS = 1e6
+    settings.INFERENCE_BATCH_MAX = 8
     start = timezone.now() - dt.timedelta(days=4)
     with transaction.atomic():
-        first = _store(world.camera_a, start)
+        first, second = (_store(world.camera_a, start + dt.timedelta(seconds=s)) for s in (0, 2))
     _worker_takes_the_pending_list()
-    with transaction.atomic():
-        waiting = _store(world.camera_a, start + dt.timedelta(seconds=2))
-    # `waiting` was stored while the worker had `first`: it is on the list, `first` is not.
-    assert inference.pending_newest(10) == [waiting.pk]
+    # Half a batch of other cameras' windows stored while the worker has these two.
+    for other in range(4):
+        inference.pending_push(10**9 + other)
     [detection] = segments_analyse(segment_ids=[first.pk])
     assert detection.stage2_skipped == Stage2Skipped.OVER_CAPACITY
     assert detection.stage2_score is None and detection.stage1_score is not None
 
-    # The window's own id on the list is not fresh work behind it: its pose check runs.
-    [detection] = segments_analyse(segment_ids=[waiting.pk])
+    # Nothing waiting behind the batch: the pose check runs.
+    _worker_takes_the_pending_list()
+    [detection] = segments_analyse(segment_ids=[second.pk])
     assert detection.stage2_skipped == "" and detection.stage2_score is not None
 
 
