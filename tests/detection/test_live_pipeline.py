@@ -66,14 +66,19 @@ def test_replayed_camera_raises_one_reported_case_and_alerts_the_right_people(
     assert alert["case"]["preview_url"]
     assert case.status == Case.Status.REPORTED and case.band == Band.VIOLENT
     assert PoliceReport.objects.get(case=case).station == world.station_a
-    # One case for consecutive violent windows, not one per window.
-    assert (
-        Case.objects.filter(camera=camera, band=Band.VIOLENT)
-        .exclude(pk=world.violent_case_a.pk)
-        .count()
-        == 1
+    # One incident for consecutive violent windows, not one case per window. Windows triaged
+    # before the police report exists extend the case; once it is reported its span is frozen,
+    # and later violent windows form one follow-up case linked to it (reported when its own span
+    # ends). Which happens depends on how fast the report task runs beside the pose checks.
+    incident = Case.objects.filter(camera=camera, band=Band.VIOLENT).exclude(
+        pk=world.violent_case_a.pk
     )
-    assert case.segments.count() >= 3
+    follow_ups = [other for other in incident if other.pk != case.pk]
+    assert len(follow_ups) <= 1, [(c.pk, c.follows_id) for c in incident]
+    for follow_up in follow_ups:
+        assert follow_up.follows_id == case.pk
+        assert not PoliceReport.objects.filter(case=follow_up).exists()
+    assert sum(other.segments.count() for other in incident) >= 3
 
     segments = Segment.objects.filter(camera=camera)
     for segment in segments:
