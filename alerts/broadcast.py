@@ -13,9 +13,11 @@ reports.announce). Every message is JSON with a `type`:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -25,13 +27,27 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 _SEND_TIMEOUT_SECONDS = 10.0
+# Messages waiting to go out of one process. A busy inference worker posts a
+# `detection.scored` per window; if Redis stops answering, the oldest are the ones to give up.
+OUTBOX_LIMIT = 2000
 _loop: asyncio.AbstractEventLoop | None = None
+_outbox: asyncio.Queue[_Outgoing] | None = None
 _loop_pid: int | None = None
 _loop_lock = threading.Lock()
 
 
-def _broadcast_loop() -> asyncio.AbstractEventLoop:
-    """One event loop thread per process for sends from sync code (workers, ingestion, views).
+@dataclass(frozen=True)
+class _Outgoing:
+    layer: Any
+    groups: list[str]
+    message: dict[str, Any]
+    # Set when the message has been handed to the layer; None for send_soon.
+    sent: concurrent.futures.Future[None] | None
+
+
+def _broadcast_loop() -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Outgoing]]:
+    """One event loop thread per process for sends from sync code (workers, ingestion, views),
+    and the one outbox it sends from, in the order messages were posted.
 
     channels_redis binds its Redis connections to the event loop that opened them. A fresh
     `async_to_sync` per send may run on a new loop each time and intermittently fails on
@@ -39,13 +55,15 @@ def _broadcast_loop() -> asyncio.AbstractEventLoop:
     long as the process keeps one set of connections. Made lazily per pid, so a forked Celery
     child gets its own.
     """
-    global _loop, _loop_pid
+    global _loop, _outbox, _loop_pid
     with _loop_lock:
-        if _loop is None or _loop_pid != os.getpid():
+        if _loop is None or _outbox is None or _loop_pid != os.getpid():
             _loop = asyncio.new_event_loop()
+            _outbox = asyncio.Queue()
             threading.Thread(target=_loop.run_forever, name="alert-broadcast", daemon=True).start()
+            asyncio.run_coroutine_threadsafe(_send_in_order(_outbox), _loop)
             _loop_pid = os.getpid()
-        return _loop
+        return _loop, _outbox
 
 
 async def _send_all(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
@@ -60,22 +78,61 @@ async def _send_all(layer: Any, groups: list[str], message: dict[str, Any]) -> N
             logger.exception("could not send %s to %s", message.get("type"), group)
 
 
+async def _send_in_order(outbox: asyncio.Queue[_Outgoing]) -> None:
+    """One message at a time, so every socket hears a process's messages in posting order."""
+    while True:
+        outgoing = await outbox.get()
+        try:
+            await _send_all(outgoing.layer, outgoing.groups, outgoing.message)
+        finally:
+            if outgoing.sent is not None and not outgoing.sent.done():
+                outgoing.sent.set_result(None)
+
+
+def _post(outbox: asyncio.Queue[_Outgoing], outgoing: _Outgoing) -> None:
+    """Runs on the loop thread (the queue is not thread-safe)."""
+    if outbox.qsize() >= OUTBOX_LIMIT:
+        dropped = outbox.get_nowait()
+        logger.warning("live message outbox full: dropped %s", dropped.message.get("type"))
+        if dropped.sent is not None and not dropped.sent.done():
+            dropped.sent.set_exception(RuntimeError("dropped: outbox full"))
+    outbox.put_nowait(outgoing)
+
+
+def _layer_and_groups(groups: list[str]) -> tuple[Any, list[str]]:
+    return get_channel_layer(), list(dict.fromkeys(groups))
+
+
 def send_now(groups: list[str], message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
+    """Send and wait (up to _SEND_TIMEOUT_SECONDS) until the layer has it, after every message
+    this process posted before."""
+    layer, unique_groups = _layer_and_groups(groups)
     if layer is None:
         return
-    unique_groups = list(dict.fromkeys(groups))
     if isinstance(layer, InMemoryChannelLayer):
         # The one-process setup: its queues belong to the loop of the process's consumers.
         async_to_sync(_send_all)(layer, unique_groups, message)
         return
-    future = asyncio.run_coroutine_threadsafe(
-        _send_all(layer, unique_groups, message), _broadcast_loop()
-    )
+    sent: concurrent.futures.Future[None] = concurrent.futures.Future()
+    loop, outbox = _broadcast_loop()
+    loop.call_soon_threadsafe(_post, outbox, _Outgoing(layer, unique_groups, message, sent))
     try:
-        future.result(timeout=_SEND_TIMEOUT_SECONDS)
+        sent.result(timeout=_SEND_TIMEOUT_SECONDS)
     except Exception:
         logger.exception("could not send %s", message.get("type"))
+
+
+def send_soon(groups: list[str], message: dict[str, Any]) -> None:
+    """Post without waiting for Redis: for frequent, best-effort messages (a scored window) on
+    a hot path. Still sent in order with this process's other messages."""
+    layer, unique_groups = _layer_and_groups(groups)
+    if layer is None:
+        return
+    if isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(_send_all)(layer, unique_groups, message)
+        return
+    loop, outbox = _broadcast_loop()
+    loop.call_soon_threadsafe(_post, outbox, _Outgoing(layer, unique_groups, message, None))
 
 
 def broadcast(groups: list[str], message: dict[str, Any]) -> None:

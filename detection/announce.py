@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from access.policy import CASES, DETECTIONS, groups_for
-from alerts.broadcast import send_now
+from alerts.broadcast import send_now, send_soon
 from detection.models import Case, Detection
 from detection.notifications import notify_case
 from detection.payloads import case_payload, detection_payload
@@ -39,6 +39,8 @@ def broadcast_detection(detection: Detection, *, case: Case | None = None) -> No
     payload = detection_payload(detection, case=case)
     # The payload already names the window's site: no query for the groups.
     groups = groups_for(detection, DETECTIONS, known={"site": payload["site"]})
+    # Not waited for: the inference worker sends one per window, and waiting for Redis each
+    # time was 6 % of its wall time at 64 cameras. Still in order with the case messages.
     transaction.on_commit(
-        lambda: send_now(groups, {"type": "detection.scored", "detection": payload})
+        lambda: send_soon(groups, {"type": "detection.scored", "detection": payload})
     )
