@@ -45,6 +45,9 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".webm", ".mj
 # in milliseconds.
 ARRIVAL_TIMED_FORMATS = frozenset({"mpjpeg", "mjpeg"})
 ARRIVAL_TIME_BASE = Fraction(1, 1000)
+# A replayed file's next pass goes on from the last one's end if it starts within this many
+# seconds of it (CameraReader._resume_replay); later, it starts afresh, leaving a gap.
+REPLAY_RESUME_MAX_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,11 @@ class CameraReader(threading.Thread):
         self._frames_since_report = 0
         self._last_report = time.monotonic()
         self._last_frame_wall: float | None = None
+        # Where a replayed file's last pass ended (wall, monotonic): its next pass goes on from
+        # there, as a camera that never stops would (_resume_replay).
+        self._replay_end: tuple[float, float] | None = None
+        self._session_window_end: float | None = None  # the last stored window's end, in the
+        # session's own seconds
         # What "online" says: whether the detect stream serves (a change is reported at once).
         self._online_detail = RECEIVING_VIDEO
         self.detect_feed: DetectFeed | None = None
@@ -307,6 +315,7 @@ class CameraReader(threading.Thread):
             paced = self.paced and source.type.paced and not arrival_timed
             time_base = info.time_base
             origin: float | None = None
+            self._session_window_end = None
             last_arrival_pts = -1
             wall_origin = 0.0
             mono_origin = 0.0
@@ -364,8 +373,7 @@ class CameraReader(threading.Thread):
                     if not packet.is_keyframe:
                         continue
                     origin = seconds_abs
-                    wall_origin = time.time()
-                    mono_origin = time.monotonic()
+                    wall_origin, mono_origin = self._resume_replay(source)
                 seconds = seconds_abs - origin
                 if detect is not None and detect.epoch_mono is None:
                     detect.begin(mono_origin)  # both clocks start at the main keyframe
@@ -430,6 +438,9 @@ class CameraReader(threading.Thread):
             # and it exists nowhere else (up to a window per camera at every restart).
             for window in segmenter.flush():
                 self._emit(window, info, wall_origin, decoder)
+            end = self._stored_until()
+            if source.type.loops and end is not None and not self.stop_event.is_set():
+                self._replay_end = (wall_origin + end, mono_origin + end)
             decoder.close()
             self.frames_decoded += decoder.frames_decoded
             self.frames_not_decoded += decoder.frames_not_decoded
@@ -459,6 +470,7 @@ class CameraReader(threading.Thread):
             # analyse: the footage is stored all the same, as a window without analysis frames.
             window.frames = []
         self.windows_emitted += 1
+        self._session_window_end = window.end
         still = not window.frames and not undecoded and not shed
         self.windows_still += still
         self.windows_shed += shed
@@ -479,6 +491,27 @@ class CameraReader(threading.Thread):
             # Storing one window failed (disk full, database gone): keep reading, the next
             # window may well succeed; the failure is logged with its cause.
             logger.exception("camera %s: could not store a window", self.config.camera_id)
+
+    def _stored_until(self) -> float | None:
+        """The end of the session's last stored window (session seconds), set by _emit."""
+        return self._session_window_end
+
+    def _resume_replay(self, source: Source) -> tuple[float, float]:
+        """The wall and monotonic time of a session's first frame.
+
+        Live sources: now. A replayed file's next pass starts where the last one's windows
+        ended, so its timeline has no gap: reopening the file (and its detect stream) takes
+        0.1-1.6 s on a loaded box, which a camera that never stops would not show, and the
+        paced reader catches up by reading that much faster than real time. A pass that ended
+        long ago (the file failed, the reader was stopped) starts afresh at now.
+        """
+        wall, mono = time.time(), time.monotonic()
+        resume, self._replay_end = self._replay_end, None
+        if source.type.loops and resume is not None:
+            resume_wall, resume_mono = resume
+            if 0.0 <= mono - resume_mono <= REPLAY_RESUME_MAX_SECONDS:
+                return resume_wall, resume_mono
+        return wall, mono
 
     def _frame_arrived(self, wall: float) -> None:
         self._frames_since_report += 1
