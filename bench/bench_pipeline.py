@@ -51,6 +51,7 @@ from bench.capacity import (
     DEFAULT_LADDER,
     DEFAULT_RESOLUTION,
     CapacitySearch,
+    default_grace_seconds,
     ingest_span,
     ingest_totals,
     percentile,
@@ -326,7 +327,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--grace",
         type=float,
         help="seconds the last windows get to be decided after the cameras stop "
-        "(default: two windows, at least 5 s)",
+        "(default: two windows, at least 5 s; with the pose worker, also the stage-2 budget "
+        "and a window more)",
     )
     parser.add_argument(
         "--repeat",
@@ -495,6 +497,14 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             camera.analysis_uri = str(analysis[index % len(analysis)])
         camera.save()
     window = Camera.objects.first().window_seconds  # type: ignore[union-attr]
+    grace = (
+        args.grace
+        if args.grace is not None
+        else default_grace_seconds(
+            window=window,
+            stage2_budget=(settings.INFERENCE_STAGE2_MAX_LAG_SECONDS if args.pose_worker else None),
+        )
+    )
 
     listener = Listener()
     logs = work / "logs"
@@ -541,7 +551,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         for name in shards:
             children[name].terminate()
         # Windows that closed inside the measured span get a grace period to be decided.
-        time.sleep(args.grace if args.grace is not None else max(5.0, window * 2))
+        time.sleep(grace)
     finally:
         sampler.stop()
         for child in children.values():
@@ -659,7 +669,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "stage2_pass_rate": round(len(stage2_ms) / len(batches), 3) if batches else None,
         "stage2_ms_per_window_p50": round(percentile(stage2_ms, 50), 1),
         "load_average_1m": [round(load_start, 2), round(load_end, 2)],
-        "grace_seconds": args.grace if args.grace is not None else max(5.0, window * 2),
+        "grace_seconds": grace,
         "notes": notes,
         "work_folder": str(work),
     }

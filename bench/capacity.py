@@ -30,6 +30,19 @@ INGEST_COUNTERS = (
 )
 
 
+def default_grace_seconds(*, window: float, stage2_budget: float | None) -> float:
+    """How long the windows closed inside the measured span get to be decided once the
+    cameras stop: two windows, at least 5 s; with a pose worker (`stage2_budget` its
+    INFERENCE_STAGE2_MAX_LAG_SECONDS), also that budget and a window more. A window on the
+    pose queue may rightly wait that long before it is decided (with stage 2 or without), so
+    ending sooner counted windows still inside their budget as lost; their late scores count
+    in the latency figures instead."""
+    grace = max(5.0, window * 2)
+    if stage2_budget is not None:
+        grace = max(grace, stage2_budget + window)
+    return grace
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0-100); NaN for no values."""
     if not values:

@@ -11,6 +11,7 @@ from bench.bench_pipeline import bench_command, parse_args
 from bench.capacity import (
     CapacitySearch,
     cpu_description,
+    default_grace_seconds,
     ingest_span,
     ingest_totals,
     percentile,
@@ -18,6 +19,14 @@ from bench.capacity import (
     run_failures,
 )
 from bench.clips import parse_size
+
+
+def test_a_pose_queue_window_gets_its_stage2_budget_before_it_counts_as_lost() -> None:
+    assert default_grace_seconds(window=2.0, stage2_budget=None) == 5.0
+    assert default_grace_seconds(window=4.0, stage2_budget=None) == 8.0
+    # A window sent to the pose worker may wait its whole budget, then be decided.
+    assert default_grace_seconds(window=2.0, stage2_budget=10.0) == 12.0
+    assert default_grace_seconds(window=2.0, stage2_budget=0.0) == 5.0
 
 
 def test_percentile_is_nearest_rank() -> None:
