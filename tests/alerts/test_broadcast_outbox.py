@@ -33,7 +33,7 @@ def received(layer: Any, channel: str) -> list[Any]:
     """Every message waiting on the channel (stops after a quiet second)."""
 
     async def drain() -> list[Any]:
-        got = []
+        got: list[Any] = []
         while True:
             try:
                 event = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
@@ -64,9 +64,12 @@ def test_a_scored_window_is_posted_without_waiting_and_arrives_in_order(
     listener: tuple[str, Any], stalled_sender: threading.Event
 ) -> None:
     group, messages = listener
-    posting = run_in_thread(
-        lambda: [send_soon([group], {"type": "detection.scored", "n": n}) for n in range(5)]
-    )
+
+    def post_five() -> None:
+        for n in range(5):
+            send_soon([group], {"type": "detection.scored", "n": n})
+
+    posting = run_in_thread(post_five)
     posting.join(2.0)
     assert not posting.is_alive(), "send_soon waited for the stalled sender"
     # A case message waits until it is sent, and goes after what was posted before it.

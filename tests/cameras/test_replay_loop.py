@@ -7,6 +7,7 @@ that never stops would show. The reopen is slowed here on purpose (a stand-in fo
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ def slow_reopen(monkeypatch: Any) -> None:
 
 
 def gaps(windows: list[SessionWindow]) -> list[float]:
-    return [b.wall_start - a.wall_end for a, b in zip(windows, windows[1:], strict=False)]
+    return [b.wall_start - a.wall_end for a, b in itertools.pairwise(windows)]
 
 
 def test_the_next_pass_of_a_replayed_file_starts_where_the_last_one_ended(
