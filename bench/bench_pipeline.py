@@ -35,6 +35,7 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import math
 import os
 import socket
 import statistics
@@ -195,20 +196,38 @@ def read_ingest_stats() -> list[dict[str, Any]] | None:
 
 
 def prepare_footage(
-    folder: Path, count: int, *, size: tuple[int, int] = MAIN_SIZE, tag: str = "stream"
+    folder: Path,
+    count: int,
+    *,
+    size: tuple[int, int] = MAIN_SIZE,
+    tag: str = "stream",
+    seconds: float = 0.0,
 ) -> list[Path]:
     """Up to `count` different streams (the fixture clips in rotated order); cameras share them
     round robin. The same rotation at every size: a camera's analysis stream shows what its
-    recorded stream shows."""
+    recorded stream shows.
+
+    Each stream lasts at least `seconds` (the rotation repeated). A replayed file is reopened
+    at its end, and every camera starts at once, so with 16-s streams all the cameras
+    reopened their files together every 16 s: a burst of work no live camera makes, which
+    the scoring latency showed. Streams that outlast the run never loop while it measures.
+    """
+    import av
+
     from bench.clips import encode_clip, fixture_clips
 
     clips = fixture_clips()
+    one_pass = 0.0
+    for clip in clips:
+        with av.open(str(clip)) as container:
+            one_pass += float(container.duration or 0) / av.time_base
+    repeat = max(1, math.ceil(seconds / one_pass)) if one_pass > 0 else 1
     width, height = size
     made = []
     for index in range(min(count, len(clips))):
         rotated = clips[index:] + clips[:index]
         target = folder / f"{tag}-{width}x{height}-{index}.mp4"
-        made.append(encode_clip(rotated, target, width=width, height=height))
+        made.append(encode_clip(rotated, target, width=width, height=height, repeat=repeat))
     return made
 
 
@@ -475,9 +494,13 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     notes: list[str] = []
     detect_stream = args.detect_stream
     print(f"bench: model {version.name}; preparing 640x360 25-fps footage in {work}")
-    footage = prepare_footage(work / "footage", args.cameras)
+    # Long enough that no camera's file loops before the grace period ends.
+    run_seconds = args.warmup + args.minutes * 60 + 60
+    footage = prepare_footage(work / "footage", args.cameras, seconds=run_seconds)
     analysis = (
-        prepare_footage(work / "footage", args.cameras, size=DETECT_SIZE, tag="detect")
+        prepare_footage(
+            work / "footage", args.cameras, size=DETECT_SIZE, tag="detect", seconds=run_seconds
+        )
         if detect_stream
         else []
     )
