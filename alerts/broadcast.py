@@ -99,23 +99,29 @@ def _post(outbox: asyncio.Queue[_Outgoing], outgoing: _Outgoing) -> None:
     outbox.put_nowait(outgoing)
 
 
-def _layer_and_groups(groups: list[str]) -> tuple[Any, list[str]]:
-    return get_channel_layer(), list(dict.fromkeys(groups))
+def _hand_over(
+    groups: list[str], message: dict[str, Any], sent: concurrent.futures.Future[None] | None
+) -> bool:
+    """Put the message in this process's outbox. False when there was nothing to wait for: no
+    channel layer, or the in-memory one (one process, sent here and now)."""
+    layer, unique_groups = get_channel_layer(), list(dict.fromkeys(groups))
+    if layer is None:
+        return False
+    if isinstance(layer, InMemoryChannelLayer):
+        # The one-process setup: its queues belong to the loop of the process's consumers.
+        async_to_sync(_send_all)(layer, unique_groups, message)
+        return False
+    loop, outbox = _broadcast_loop()
+    loop.call_soon_threadsafe(_post, outbox, _Outgoing(layer, unique_groups, message, sent))
+    return True
 
 
 def send_now(groups: list[str], message: dict[str, Any]) -> None:
     """Send and wait (up to _SEND_TIMEOUT_SECONDS) until the layer has it, after every message
     this process posted before."""
-    layer, unique_groups = _layer_and_groups(groups)
-    if layer is None:
-        return
-    if isinstance(layer, InMemoryChannelLayer):
-        # The one-process setup: its queues belong to the loop of the process's consumers.
-        async_to_sync(_send_all)(layer, unique_groups, message)
-        return
     sent: concurrent.futures.Future[None] = concurrent.futures.Future()
-    loop, outbox = _broadcast_loop()
-    loop.call_soon_threadsafe(_post, outbox, _Outgoing(layer, unique_groups, message, sent))
+    if not _hand_over(groups, message, sent):
+        return
     try:
         sent.result(timeout=_SEND_TIMEOUT_SECONDS)
     except Exception:
@@ -125,14 +131,7 @@ def send_now(groups: list[str], message: dict[str, Any]) -> None:
 def send_soon(groups: list[str], message: dict[str, Any]) -> None:
     """Post without waiting for Redis: for frequent, best-effort messages (a scored window) on
     a hot path. Still sent in order with this process's other messages."""
-    layer, unique_groups = _layer_and_groups(groups)
-    if layer is None:
-        return
-    if isinstance(layer, InMemoryChannelLayer):
-        async_to_sync(_send_all)(layer, unique_groups, message)
-        return
-    loop, outbox = _broadcast_loop()
-    loop.call_soon_threadsafe(_post, outbox, _Outgoing(layer, unique_groups, message, None))
+    _hand_over(groups, message, None)
 
 
 def broadcast(groups: list[str], message: dict[str, Any]) -> None:
