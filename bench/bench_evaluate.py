@@ -22,16 +22,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import av
 
-from bench.clips import encode_clip, fixture_clips
+from bench.clips import clip_seconds, encode_clip, fixture_clips
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def clip_seconds(path: Path) -> float:
-    with av.open(str(path)) as container:
-        return float(container.duration or 0) / av.time_base
 
 
 def main(argv: list[str] | None = None) -> int:

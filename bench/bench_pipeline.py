@@ -212,15 +212,10 @@ def prepare_footage(
     reopened their files together every 16 s: a burst of work no live camera makes, which
     the scoring latency showed. Streams that outlast the run never loop while it measures.
     """
-    import av
-
-    from bench.clips import encode_clip, fixture_clips
+    from bench.clips import clip_seconds, encode_clip, fixture_clips
 
     clips = fixture_clips()
-    one_pass = 0.0
-    for clip in clips:
-        with av.open(str(clip)) as container:
-            one_pass += float(container.duration or 0) / av.time_base
+    one_pass = sum(clip_seconds(clip) for clip in clips)
     repeat = max(1, math.ceil(seconds / one_pass)) if one_pass > 0 else 1
     width, height = size
     made = []
@@ -494,8 +489,9 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     notes: list[str] = []
     detect_stream = args.detect_stream
     print(f"bench: model {version.name}; preparing 640x360 25-fps footage in {work}")
-    # Long enough that no camera's file loops before the grace period ends.
-    run_seconds = args.warmup + args.minutes * 60 + 60
+    # Long enough that no camera's file loops before the grace period ends: a minute for the
+    # processes' start and the default grace, and a --grace given on top.
+    run_seconds = args.warmup + args.minutes * 60 + 60 + (args.grace or 0.0)
     footage = prepare_footage(work / "footage", args.cameras, seconds=run_seconds)
     analysis = (
         prepare_footage(

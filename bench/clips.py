@@ -32,6 +32,12 @@ def fixture_clips() -> list[Path]:
     return sorted(FIXTURES.glob("*/*.mp4"))
 
 
+def clip_seconds(path: Path) -> float:
+    """A video file's duration from its container (0 when the container does not say)."""
+    with av.open(str(path)) as container:
+        return float(container.duration or 0) / av.time_base
+
+
 def encode_clip(
     sources: Sequence[Path],
     target: Path,
