@@ -430,6 +430,9 @@ INGEST_BACKOFF_INITIAL_SECONDS = env_float("INGEST_BACKOFF_INITIAL_SECONDS", 1.0
 INGEST_BACKOFF_MAX_SECONDS = env_float("INGEST_BACKOFF_MAX_SECONDS", 30.0)
 # A live source that sends nothing for this long is treated as disconnected.
 INGEST_READ_TIMEOUT_SECONDS = env_float("INGEST_READ_TIMEOUT_SECONDS", 5.0)
+# Readers a shard starts together connect spread over this share of a window (0: all at once),
+# so that their windows do not all close in the same instant (cameras.ingest.manager).
+INGEST_START_SPREAD = env_float("INGEST_START_SPREAD", 1.0)
 # How often camera health (last frame, measured fps) is written and pushed while online.
 INGEST_STATUS_SECONDS = env_float("INGEST_STATUS_SECONDS", 5.0)
 # Frame rate of a preview that has to be transcoded (non-H.264 sources such as MJPEG).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import DatabaseError, connection, connections
@@ -52,6 +52,34 @@ def _db_safe(callback: Callable[[CameraConfig, Any], Any]) -> Callable[[CameraCo
     return call
 
 
+def start_delays(
+    configs: Sequence[CameraConfig], *, shard_index: int, shard_count: int, spread: float
+) -> list[float]:
+    """How long each of these readers, started together, waits before it connects.
+
+    A window starts at the first keyframe its reader receives, so readers that connect in the
+    same instant close their windows in the same instant, every window, for as long as they
+    run: one burst of N windows for ingestion to store and the model to score, then nothing.
+    Cameras connected at different moments, each sending keyframes on its own clock, close
+    theirs at different moments; a shard starting connects them all at once, and a recorder
+    replaying many streams in step (the demo, the bench) would keep them in step.
+    Spreading the connections over one window (`spread` of the window stride; 0 turns it off)
+    gives each reader its own slot, interleaved across shards, so windows close a few at a time.
+    A single reader started alone (a camera added, a reader restarted after a failure) gets no
+    delay: nothing closes in step with it, and its footage should start at once."""
+    count = len(configs)
+    if count < 2 or spread <= 0:
+        return [0.0] * count
+    slots = count * shard_count
+    return [
+        spread
+        * (config.window_seconds - config.window_overlap_seconds)
+        * (index * shard_count + shard_index)
+        / slots
+        for index, config in enumerate(configs)
+    ]
+
+
 class IngestManager:
     def __init__(
         self,
@@ -92,7 +120,10 @@ class IngestManager:
         }
 
     def sync(self) -> None:
-        """Start, restart and stop readers to match the camera table."""
+        """Start, restart and stop readers to match the camera table.
+
+        Readers started together (a shard starting, many cameras added at once) are spread
+        over one window (`start_delays`)."""
         from django.conf import settings
 
         desired = self.desired()
@@ -100,9 +131,15 @@ class IngestManager:
             if desired.get(camera_id) != reader.config or not reader.is_alive():
                 reader.stop()
                 del self.readers[camera_id]
-        for camera_id, config in desired.items():
-            if camera_id in self.readers:
-                continue
+        starting = [config for pk, config in desired.items() if pk not in self.readers]
+        delays = start_delays(
+            starting,
+            shard_index=self.shard_index,
+            shard_count=self.shard_count,
+            spread=settings.INGEST_START_SPREAD,
+        )
+        for config, delay in zip(starting, delays, strict=True):
+            camera_id = config.camera_id
             reader = CameraReader(
                 config,
                 on_window=self.on_window,
@@ -115,6 +152,7 @@ class IngestManager:
                 # `connection.close` itself would bind this (manager) thread's connection now;
                 # `close_all` runs in the reader thread and closes that thread's own.
                 on_exit=connections.close_all,
+                start_delay=delay,
             )
             reader.start()
             self.readers[camera_id] = reader

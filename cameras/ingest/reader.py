@@ -138,10 +138,13 @@ class CameraReader(threading.Thread):
         decode_options: DecodeOptions | None = None,
         paced: bool = True,
         totals: IngestTotals | None = None,
+        start_delay: float = 0.0,
     ) -> None:
         """`decode_options`: decoder options and the motion gate (default: from settings).
         `paced=False` reads a file as fast as it decodes (bench, tests); `totals`: the counters
-        this reader adds to (default: the process's, published by run_ingest)."""
+        this reader adds to (default: the process's, published by run_ingest); `start_delay`:
+        seconds to wait before the first connection (IngestManager.sync spreads the readers it
+        starts together)."""
         super().__init__(name=f"camera-{config.camera_id}", daemon=True)
         self.config = config
         self.on_window = on_window
@@ -154,6 +157,7 @@ class CameraReader(threading.Thread):
         self.decode_options = decode_options or DecodeOptions.from_settings()
         self.paced = paced
         self.totals = totals if totals is not None else INGEST_TOTALS
+        self.start_delay = max(0.0, start_delay)
         self.stop_event = threading.Event()
         self.spec = InputSpec(
             height=config.frame_height, width=config.frame_width, resize=config.frame_resize
@@ -188,6 +192,8 @@ class CameraReader(threading.Thread):
         except SourceError as error:
             self._report("error", f"Bad source: {error}")
             return
+        if self.start_delay:
+            self.stop_event.wait(self.start_delay)
         while not self.stop_event.is_set():
             delivered = False
             try:
