@@ -66,14 +66,16 @@ def _close_old_connections(sender: Any = None, **_: Any) -> None:
 
 @worker_init.connect
 def _check_model_before_serving(sender: Any = None, **_: Any) -> None:
-    """An inference worker whose model files are missing or altered must not start."""
+    """An inference worker whose model files are missing or altered must not start; one that
+    can serve loads its model before it takes a window."""
     # Signal handlers import app code when they run: this module is loaded while Django's
     # apps are still being set up (the Celery app is made before any model can be imported).
-    from detection.inference import worker_start_check
+    from detection.inference import worker_preload, worker_start_check
 
     amqp = sender.app.amqp if sender is not None else app.amqp
-    queues = amqp.queues.consume_from or amqp.queues
-    worker_start_check({str(name) for name in queues})
+    queues = {str(name) for name in amqp.queues.consume_from or amqp.queues}
+    worker_start_check(queues)
+    worker_preload(queues)
 
 
 @worker_ready.connect

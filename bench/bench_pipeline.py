@@ -244,6 +244,32 @@ def bench_command(command: list[str], tag: str) -> list[str]:
     return changed
 
 
+WORKERS_READY_TIMEOUT_SECONDS = 180.0
+
+
+def node_name(command: list[str]) -> str:
+    """A Celery worker command's node name up to the `@` (`-n NAME@%h`; not `nice -n 5`)."""
+    names = [value for flag, value in itertools.pairwise(command) if flag == "-n" and "@" in value]
+    return names[0].split("@")[0]
+
+
+def wait_for_workers(commands: list[list[str]]) -> tuple[bool, float]:
+    """Wait until every one of these Celery workers beats (abusewatch.heartbeat: after its
+    start-up, model loaded). Returns (all beating, seconds waited)."""
+    from abusewatch.heartbeat import beats_read
+
+    names = {node_name(command) for command in commands}
+    began = time.monotonic()
+    while True:
+        beating = {beat.worker.split("@")[0] for beat in beats_read()}
+        waited = time.monotonic() - began
+        if names <= beating:
+            return True, waited
+        if waited > WORKERS_READY_TIMEOUT_SECONDS:
+            return False, waited
+        time.sleep(0.5)
+
+
 def capacity_counts(measured: Any) -> dict[str, Any]:
     """How the measured windows were decided: by status and reason, deferred (scored later),
     skipped for capacity, and decided on stage 1 alone (and why)."""
@@ -539,20 +565,32 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     )
     live_path = [n for n in supervised if n in ("inference", "pose") or n.startswith("ingest-")]
     wanted = [n for n in supervised if n != "redis"] if args.whole_system else live_path
-    children = {
-        name: subprocess.Popen(
-            bench_command(supervised[name], f"bench{os.getpid()}"),
+    tag = f"bench{os.getpid()}"
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            bench_command(supervised[name], tag),
             cwd=REPO,
             env=env,
             stdout=(logs / f"{name}.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
-        for name in wanted
-    }
+
+    # The workers first, the cameras once the workers can score (they beat after loading the
+    # model): a system that has just started drains the windows of its first half minute, a
+    # start-up cost the warm-up must not carry into the measured span.
+    children = {name: start(name) for name in wanted if not name.startswith("ingest-")}
+    workers_ready, waited = wait_for_workers(
+        [bench_command(supervised[name], tag) for name in children if name in live_path]
+    )
+    if not workers_ready:
+        notes.append(f"workers not beating after {waited:.0f} s; cameras started anyway")
+    print(f"bench: workers {'ready' if workers_ready else 'NOT ready'} after {waited:.1f} s")
+    shards = [name for name in wanted if name.startswith("ingest-")]
+    children.update({name: start(name) for name in shards})
     redis_pid = redis_server_pid()
     sampler = MemorySampler([redis_pid] if redis_pid else [])
     sampler.start()
-    shards = [name for name in children if name.startswith("ingest-")]
     try:
         time.sleep(args.warmup)
         start_wall = time.time()

@@ -376,6 +376,36 @@ def worker_start_check(queues: set[str]) -> None:
         raise SystemExit(message)
 
 
+def worker_preload(queues: set[str]) -> None:
+    """Run as a worker starts, after `worker_start_check`: load the model it will serve before
+    it takes its first window, and before it beats (abusewatch.heartbeat), so a beating worker
+    can score. Loaded lazily, the first windows after a (re)start waited for TensorFlow and the
+    model (about 8 s on a 2-core box, 20-30 s while ingestion starts beside it) and the queue
+    behind them grew for that long; the first batch also traced the compiled forward pass
+    (`warm_up`). A failure here is logged and left to the first window."""
+    pose_queue = settings.INFERENCE_POSE_QUEUE
+    scores_stage1 = "inference" in queues
+    finishes_stage2 = bool(pose_queue) and pose_queue in queues
+    if not scores_stage1 and not finishes_stage2:
+        return
+    from detection.model_versions import model_version_active
+    from ml.runtime import ViolenceDetector
+
+    try:
+        version = model_version_active()
+        if scores_stage1:
+            # Stage 1 alone when a pose worker finishes the cascade.
+            detector = detector_for(
+                version.artifact_path, card=version.card, with_stage2=not pose_queue
+            )
+            if isinstance(detector.stage1, ViolenceDetector):
+                detector.stage1.warm_up()
+        if finishes_stage2:
+            detector_for(version.artifact_path, card=version.card, with_stage2=True)
+    except Exception:
+        logger.exception("model not loaded at start; the first window will load it")
+
+
 def frames_decode(path: Path, *, spec: InputSpec) -> list[np.ndarray]:
     """Frames of a stored clip at the model's rate and size, decoded as `ml.evaluate` decodes a
     file (`ml.frames` sampling, `ml.video.model_frame` as each frame is decoded), for windows

@@ -203,6 +203,11 @@ class ViolenceDetector:
         scores: np.ndarray = np.clip(np.concatenate(parts), 0.0, 1.0).astype(np.float32)
         return scores
 
+    def warm_up(self) -> None:
+        """Trace the compiled forward pass now rather than in the first real batch, which then
+        took about 3 s instead of 0.4 s on a 2-core box (bench_pipeline, 32 cameras)."""
+        self.predict(np.zeros((1, *self.spec.shape), dtype=np.float32))
+
     def score_frames(self, frames: Sequence[np.ndarray]) -> float:
         """Preprocess and score one window."""
         return float(self.predict(self.preprocess(frames)[np.newaxis])[0])

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bench.bench_pipeline import bench_command, parse_args
+from bench.bench_pipeline import bench_command, node_name, parse_args
 from bench.capacity import (
     CapacitySearch,
     cpu_description,
@@ -164,6 +164,14 @@ def test_the_bench_renames_worker_nodes_but_not_the_niceness() -> None:
         "nice", "-n", "5", "python", "-m", "celery", "worker", "-n", "bench7-pose@%h",
         "-l", "WARNING",
     ]  # fmt: skip
+
+
+def test_the_bench_waits_for_a_worker_by_its_node_name_behind_chrt_and_nice() -> None:
+    command = [
+        "/usr/bin/chrt", "--idle", "0", "nice", "-n", "5", "python", "-m", "celery", "worker",
+        "-Q", "pose", "-n", "bench7-pose@%h", "-P", "solo",
+    ]  # fmt: skip
+    assert node_name(command) == "bench7-pose"
 
 
 def test_footage_sizes_are_checked() -> None:
