@@ -15,22 +15,15 @@ exactly one: cameras.ingest.manager), each beating like a worker (abusewatch.ing
 
 Priorities, for when the cores are short: ingestion is real time (a read that comes late loses
 footage for good) and stage 1 decides what is alerted, so both keep the default niceness 0,
-which an unprivileged supervisor cannot go below anyway. What can wait runs in Linux's idle
-scheduling class (SCHED_IDLE, through util-linux `chrt`) where there is one: stage 2 (pose, the
-most expensive per window, on INFERENCE_POSE_QUEUE when set) and the blurred working copies of
-the media worker. They get the CPU time that ingestion and stage 1 leave, and the kernel places
-a waking stage-1 or ingest thread on a core that runs only them as if it were idle. Niced
-instead (5, its first design), the pose worker still took about a quarter of a contended core:
-at 32 cameras (README, capacity) window end -> scored p95 was 2.3-8.9 s niced and 1.6-1.7 s in
-the idle class. Their niceness stays: it orders them where `chrt` is missing and sets their
-I/O priority.
+which an unprivileged supervisor cannot go below anyway. What can wait is niced: stage 2 (pose,
+the most expensive per window, on INFERENCE_POSE_QUEUE when set) and, lower still, the blurred
+working copies of the media worker.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -114,11 +107,9 @@ def wait_for_redis(url: str, timeout: float = 15.0) -> None:
             time.sleep(0.1)
 
 
-# Niceness of the work that can wait: their CPU order where `chrt` is missing (CFS weights:
-# niceness 5 gets about a third of the CPU a niceness-0 process gets when both want it,
-# niceness 10 about a tenth), and their I/O priority. Pose above the working copies: its
-# result can still raise an alert, a working copy only serves a report later. In the idle
-# class the two share what is left equally.
+# Niceness of the work that can wait (CFS weights: niceness 5 gets about a third of the CPU
+# a niceness-0 process gets when both want it, niceness 10 about a tenth). Pose above the
+# working copies: its result can still raise an alert, a working copy only serves a report later.
 POSE_NICENESS = 5
 MEDIA_NICENESS = 10
 # Shards when INGEST_SHARDS is 0: one per core, at most this many. Each shard costs its own
@@ -141,13 +132,6 @@ def niced(niceness: int, command: list[str]) -> list[str]:
     return ["nice", "-n", str(niceness), *command]
 
 
-def idle_class(command: list[str]) -> list[str]:
-    """The command in the idle scheduling class, where util-linux `chrt` exists (it execs the
-    command too, and every thread the worker starts inherits the class); as it is elsewhere."""
-    chrt = shutil.which("chrt")
-    return [chrt, "--idle", "0", *command] if chrt else command
-
-
 def process_commands(
     host: str, port: int, *, ingest_shards: int = 1, pose_queue: str = ""
 ) -> dict[str, list[str]]:
@@ -161,22 +145,18 @@ def process_commands(
         "worker": [*celery, "worker", "-Q", "default", "-c", "1", "-n", "default@%h", "-l", "INFO"],
         # Transcodes (blurred working copies) apart from `default`, where police reports and
         # alerts must never queue behind them.
-        "media": idle_class(
-            niced(
-                MEDIA_NICENESS,
-                [*celery, "worker", "-Q", "media", "-c", "1", "-n", "media@%h", "-l", "INFO"],
-            )
+        "media": niced(
+            MEDIA_NICENESS,
+            [*celery, "worker", "-Q", "media", "-c", "1", "-n", "media@%h", "-l", "INFO"],
         ),
         "inference": [*celery, "worker", "-Q", "inference", "-n", "inference@%h", *model_worker],
     }
     if pose_queue:
         # Stage 2 in a process of its own: the stage-1 worker then never waits behind a pose
         # batch, and under load the kernel gives the pose worker what is left.
-        commands["pose"] = idle_class(
-            niced(
-                POSE_NICENESS,
-                [*celery, "worker", "-Q", pose_queue, "-n", "pose@%h", *model_worker],
-            )
+        commands["pose"] = niced(
+            POSE_NICENESS,
+            [*celery, "worker", "-Q", pose_queue, "-n", "pose@%h", *model_worker],
         )
     if (BASE_DIR / "detection" / "management" / "commands" / "run_ingest.py").exists():
         for index in range(ingest_shards):

@@ -129,10 +129,8 @@ def test_two_ingest_shards_run_beat_and_a_hung_one_is_replaced(model_dir, var_di
         (pose_pid,) = started(log, "pose")
         assert "pose" in command_line(pose_pid)
         assert os.getpriority(os.PRIO_PROCESS, pose_pid) == min(19, own + POSE_NICENESS)
-        assert os.sched_getscheduler(pose_pid) == os.SCHED_IDLE
         (inference_pid,) = started(log, "inference")
         assert os.getpriority(os.PRIO_PROCESS, inference_pid) == own
-        assert os.sched_getscheduler(inference_pid) == os.SCHED_OTHER
 
         # A shard that stops answering (its whole process frozen) is killed and replaced.
         (hung_pid,) = started(log, "ingest-1")
