@@ -223,3 +223,46 @@ def test_continuous_activity_is_cut_at_the_maximum_length_and_a_quiet_gap_ends_a
     assert follow_up.span_end_reason == Case.SpanEnd.QUIET
     newest = window_cases.get(started_at=after_gap.started_at)
     assert newest.follows_id is None  # after a quiet gap: a new incident, not a follow-up
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_stored_camera_by_camera_in_one_transaction(world, active_model, monkeypatch):
+    """One transaction a batch (one wait for SQLite's write lock, not one a window), cameras in
+    one order for every worker, each camera's windows in time order; a window that fails to
+    store leaves the whole batch pending, and the next try stores it all."""
+    from detection import pipeline
+
+    base = timezone.now() - dt.timedelta(days=3)
+    a, b = sorted([world.camera_a, world.camera_b], key=lambda camera: camera.pk)
+    with transaction.atomic():
+        windows = [
+            make_segment(b, base + dt.timedelta(seconds=2)),
+            make_segment(a, base + dt.timedelta(seconds=2)),
+            make_segment(b, base),
+            make_segment(a, base),
+        ]
+    real_store = pipeline.detection_store
+    stored: list[tuple[int, dt.datetime]] = []
+    failing = {windows[0].pk}  # camera b's later window: the last one stored
+
+    def store(*, scored, version):
+        stored.append((scored.segment.camera_id, scored.segment.started_at))
+        if scored.segment.pk in failing:
+            raise RuntimeError("disk full while storing")
+        return real_store(scored=scored, version=version)
+
+    monkeypatch.setattr(pipeline, "detection_store", store)
+    ids = [window.pk for window in windows]
+    with pytest.raises(RuntimeError, match="disk full"):
+        segments_analyse(segment_ids=ids)
+    expected_order = [(a.pk, base), (a.pk, base + dt.timedelta(seconds=2)), (b.pk, base)]
+    expected_order.append((b.pk, base + dt.timedelta(seconds=2)))
+    assert stored == expected_order
+    # The three stored before the failure were rolled back with it: nothing half done.
+    assert not Detection.objects.filter(segment__in=ids).exists()
+    assert set(Segment.objects.filter(pk__in=ids).values_list("status", flat=True)) == {
+        Segment.Status.PENDING
+    }
+    failing.clear()
+    assert len(segments_analyse(segment_ids=ids)) == 4
+    assert Detection.objects.filter(segment__in=ids).count() == 4
