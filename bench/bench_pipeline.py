@@ -565,11 +565,11 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     )
     live_path = [n for n in supervised if n in ("inference", "pose") or n.startswith("ingest-")]
     wanted = [n for n in supervised if n != "redis"] if args.whole_system else live_path
-    tag = f"bench{os.getpid()}"
+    commands = {name: bench_command(supervised[name], f"bench{os.getpid()}") for name in wanted}
 
     def start(name: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            bench_command(supervised[name], tag),
+            commands[name],
             cwd=REPO,
             env=env,
             stdout=(logs / f"{name}.log").open("wb"),
@@ -581,7 +581,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     # start-up cost the warm-up must not carry into the measured span.
     children = {name: start(name) for name in wanted if not name.startswith("ingest-")}
     workers_ready, waited = wait_for_workers(
-        [bench_command(supervised[name], tag) for name in children if name in live_path]
+        [commands[name] for name in children if name in live_path]
     )
     if not workers_ready:
         notes.append(f"workers not beating after {waited:.0f} s; cameras started anyway")

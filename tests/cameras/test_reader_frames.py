@@ -39,12 +39,16 @@ def slow_clip(
     return path
 
 
-def first_window(clip: Path, spec: InputSpec) -> SessionWindow:
+def first_window(
+    clip: Path, spec: InputSpec, *, window_seconds: float = 4.0, start_delay: float = 0.0
+) -> SessionWindow:
+    """The reader's first window of `clip`; by default a window longer than the clip, so the
+    clip's end closes it."""
     config = CameraConfig(
         camera_id=1,
         source_uri=str(clip),
         analysis_fps=spec.fps,
-        window_seconds=4.0,  # longer than the clip: the clip's end closes one window
+        window_seconds=window_seconds,
         window_overlap_seconds=0.0,
         frame_height=spec.height,
         frame_width=spec.width,
@@ -57,7 +61,9 @@ def first_window(clip: Path, spec: InputSpec) -> SessionWindow:
         windows.append(window)
         got.set()
 
-    reader = CameraReader(config, on_window=on_window, on_status=lambda *_: None)
+    reader = CameraReader(
+        config, on_window=on_window, on_status=lambda *_: None, start_delay=start_delay
+    )
     reader.start()
     try:
         assert got.wait(30), "the reader closed no window"

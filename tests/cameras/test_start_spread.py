@@ -18,10 +18,10 @@ import pytest
 from cameras.ingest import manager as manager_module
 from cameras.ingest import reader as reader_module
 from cameras.ingest.manager import IngestManager, start_delays
-from cameras.ingest.reader import CameraConfig, CameraReader, SessionWindow
+from cameras.ingest.reader import CameraConfig, CameraReader
 from cameras.models import Camera
 from ml.preprocess import InputSpec
-from tests.cameras.test_reader_frames import slow_clip
+from tests.cameras.test_reader_frames import first_window, slow_clip
 from tests.conftest import World
 
 
@@ -77,31 +77,13 @@ def test_a_delayed_reader_connects_after_its_delay_and_its_windows_still_start_a
     tmp_path: Path,
 ) -> None:
     clip = slow_clip(tmp_path / "clip.mp4", fps=10, seconds=2.0, options={"tune": "zerolatency"})
-    windows: list[SessionWindow] = []
-    first = threading.Event()
-
-    def on_window(_: CameraConfig, window: SessionWindow) -> None:
-        windows.append(window)
-        first.set()
-
     delay = 0.8
-    reader = CameraReader(
-        config(1, window=1.0, uri=str(clip)),
-        on_window=on_window,
-        on_status=lambda *_: None,
-        start_delay=delay,
-    )
     started = time.time()
-    reader.start()
-    try:
-        assert first.wait(30), "no window"
-    finally:
-        reader.stop()
-        reader.join(10)
+    window = first_window(clip, InputSpec(), window_seconds=1.0, start_delay=delay)
     # The window's wall clock begins once the reader has connected, after its delay ...
-    assert windows[0].wall_start >= started + delay
-    # ... and it holds the clip's first second, as ml.evaluate cuts the same clip.
-    assert windows[0].window.start == pytest.approx(0.0)
+    assert window.wall_start >= started + delay
+    # ... and it holds the clip from its start, as ml.evaluate cuts the same clip.
+    assert window.window.start == pytest.approx(0.0)
 
 
 def test_a_reader_stopped_while_it_waits_never_connects(monkeypatch: Any) -> None:
