@@ -123,15 +123,31 @@ class Process:
 
     def __init__(self, args: list[str], *, env: dict[str, str], log: Path) -> None:
         self.log = log
+        self.args, self.env = args, env
         self.handle = log.open("wb")
-        self.popen = subprocess.Popen(
-            args,
+        self.restarts = 0
+        self.popen = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.args,
             cwd=REPO,
-            env=env,
+            env=self.env,
             stdout=self.handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def restart_if_exited(self) -> bool:
+        """Start the process again if it has exited, as abusewatch.supervisor does for every
+        process it runs (its output goes on in the same log). Returns whether it restarted."""
+        if self.popen.poll() is None:
+            return False
+        self.handle.write(f"\n--- exited with {self.popen.returncode}; restarted\n".encode())
+        self.handle.flush()
+        self.restarts += 1
+        self.popen = self._spawn()
+        return True
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
