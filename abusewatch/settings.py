@@ -467,11 +467,18 @@ INGEST_SKIP_LOOP_FILTER = env_bool("INGEST_SKIP_LOOP_FILTER", False)
 # RETRY_SECONDS x the try's number between tries: the footage exists nowhere else.
 INGEST_STORE_ATTEMPTS = env_int("INGEST_STORE_ATTEMPTS", 4)
 INGEST_STORE_RETRY_SECONDS = env_float("INGEST_STORE_RETRY_SECONDS", 0.5)
+# An ingest shard's readers hand their closed windows to one writer thread, which stores what
+# has gathered in one transaction (cameras/ingest/writer.py): at most BATCH_MAX windows a
+# transaction, and at most WAITING_MAX waiting (about 0.1-0.3 MB each at 640x360) before a
+# reader handing over one more waits for room.
+INGEST_WRITE_BATCH_MAX = env_int("INGEST_WRITE_BATCH_MAX", 64)
+INGEST_WRITE_WAITING_MAX = env_int("INGEST_WRITE_WAITING_MAX", 512)
 # A reader behind its stream by more than this (seconds, over its camera's own delivery delay)
 # stops decoding at the next window and only records, until it is back within RESUME: decoding
 # is what a box with more cameras than it can analyse runs out of, and a live camera's packets
 # must be read on time or they are lost. The windows between are stored deferred and analysed
-# from their originals when the load allows (detection.backpressure). 0: never.
+# from their originals when the load allows (detection.backpressure). Windows waiting that long
+# for the shard's window writer count as behind too: footage first. 0: never.
 INGEST_SHED_LAG_SECONDS = env_float("INGEST_SHED_LAG_SECONDS", 2.0)
 INGEST_SHED_RESUME_SECONDS = env_float("INGEST_SHED_RESUME_SECONDS", 0.5)
 # How often run_ingest publishes its readers' totals to Redis for the bench (seconds).

@@ -27,6 +27,10 @@ INGEST_COUNTERS = (
     # .DecodeShedder): also counted in frames_not_decoded.
     "frames_shed",
     "windows_shed",
+    # The shard's window writer (cameras.ingest.writer): rows written, and in how many
+    # transactions.
+    "windows_stored",
+    "store_batches",
 )
 
 

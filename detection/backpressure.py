@@ -6,7 +6,7 @@ waits for the model). What gives way under load is, in this order:
 0. Ingestion's own decoding: a camera reader that falls more than INGEST_SHED_LAG_SECONDS
    behind its stream (more cameras than the cores can decode) records without decoding until
    it has caught up (cameras.ingest.decoding.DecodeShedder). Those windows are stored deferred
-   (`segment_create(deferred=True)`) and scored from their originals in idle time, as below.
+   (`segment_prepare(deferred=True)`) and scored from their originals in idle time, as below.
 
 1. Stage 2 (pose, ~1 core-second a gated window on a 2-core AVX2 CPU, against ~12 ms of
    stage 1): a window the gate passes goes to stage 2 only while stage 2 keeps up, i.e. while

@@ -15,9 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +28,7 @@ from celery import signature
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -84,7 +85,46 @@ def site_analysis_paused(camera_id: int) -> bool:
     return Camera.objects.filter(pk=camera_id, site__analysis_paused_at__isnull=False).exists()
 
 
-def segment_create(
+@dataclass
+class NewWindow:
+    """A window whose files are in storage and whose row is not yet written."""
+
+    segment: Segment
+    gated: bool
+    deferred: bool
+    analysis_frames: np.ndarray | None
+    stored: list[str]
+
+    def insert(self) -> None:
+        """Write the row (inside the caller's transaction) and queue the window on commit."""
+        segment = self.segment
+        # A try that rolled back left the instance with the id it was given: start afresh.
+        segment.pk = None
+        segment._state.adding = True
+        if Segment.objects.filter(
+            camera_id=segment.camera_id, started_at=segment.started_at
+        ).exists():
+            raise SegmentConflict(
+                f"Camera {segment.camera_id} already has footage starting at "
+                f"{segment.started_at.isoformat()}."
+            )
+        _segment_check(segment)
+        segment.save()
+        if self.gated or self.deferred:
+            # Triage will not see it soon (or ever): keep it with the cases around it.
+            Camera.objects.select_for_update().filter(pk=segment.camera_id).first()
+            segment_attach_to_nearby_cases(segment)
+        else:
+            segment_id, frames = segment.pk, self.analysis_frames
+            transaction.on_commit(lambda: enqueue(segment_id, frames))
+
+    def discard(self) -> None:
+        """Remove the files of a window whose row was not written."""
+        for name in self.stored:
+            self.segment.original.storage.delete(name)
+
+
+def segment_prepare(
     *,
     camera_id: int,
     started_at: dt.datetime,
@@ -97,16 +137,14 @@ def segment_create(
     frame_count: int = 0,
     analysis_frames: np.ndarray | None = None,
     deferred: bool = False,
-) -> Segment:
-    """Store a window's files and its Segment row, then queue it for the model.
+) -> NewWindow:
+    """Put a window's files in storage and build its row (`NewWindow.insert` writes it).
 
     `deferred`: ingestion was over capacity and did not decode the window; it is stored
     pending and deferred (detection.backpressure), for idle time to score from its original.
 
-    The files land in storage before the row is written and are removed again if the row
-    cannot be, so no row points at a missing file and no file is left without a row. Windows
-    whose motion score is below MOTION_GATE_THRESHOLD are stored as `skipped` and not queued.
-    """
+    Files land before the row, and are removed again (`NewWindow.discard`) if the row cannot
+    be written, so no row points at a missing file and no file is left without a row."""
     segment = Segment(
         camera_id=camera_id,
         started_at=started_at,
@@ -129,38 +167,62 @@ def segment_create(
     else:
         segment.queued_at = timezone.now()
         segment.analysis_attempts = 1
+    new = NewWindow(segment, gated, deferred, analysis_frames, stored=[])
     stamp = f"{started_at:%H%M%S-%f}"
-    stored: list[str] = []
     try:
         with original.open("rb") as handle:
             segment.original.save(f"{stamp}-original{original.suffix}", File(handle), save=False)
-        stored.append(str(segment.original.name))
+        new.stored.append(str(segment.original.name))
         if preview is not None:
             with preview.open("rb") as handle:
                 segment.preview.save(f"{stamp}-preview.mp4", File(handle), save=False)
-            stored.append(str(segment.preview.name))
+            new.stored.append(str(segment.preview.name))
         elif preview_is_original:
             # An H.264 MP4 with faststart already plays in browsers: one file serves both.
             segment.preview.name = segment.original.name
-        with transaction.atomic():
-            if Segment.objects.filter(camera_id=camera_id, started_at=started_at).exists():
-                raise SegmentConflict(
-                    f"Camera {camera_id} already has footage starting at {started_at.isoformat()}."
-                )
-            _segment_check(segment)
-            segment.save()
-            if gated or deferred:
-                # Triage will not see it soon (or ever): keep it with the cases around it.
-                Camera.objects.select_for_update().filter(pk=camera_id).first()
-                segment_attach_to_nearby_cases(segment)
-            else:
-                segment_id = segment.pk
-                transaction.on_commit(lambda: enqueue(segment_id, analysis_frames))
     except BaseException:
-        for name in stored:
-            segment.original.storage.delete(name)
+        new.discard()
         raise
-    return segment
+    return new
+
+
+def segment_create(
+    *,
+    camera_id: int,
+    started_at: dt.datetime,
+    ended_at: dt.datetime,
+    source: str,
+    original: Path,
+    preview: Path | None = None,
+    preview_is_original: bool = False,
+    motion_score: float | None = None,
+    frame_count: int = 0,
+    analysis_frames: np.ndarray | None = None,
+) -> Segment:
+    """Store one window's files and its Segment row, then queue it for the model (an edge
+    device's upload, a test's window; camera readers' windows go through
+    `store_ingested_windows`). Windows whose motion score is below MOTION_GATE_THRESHOLD are
+    stored as `skipped` and not queued.
+    """
+    new = segment_prepare(
+        camera_id=camera_id,
+        started_at=started_at,
+        ended_at=ended_at,
+        source=source,
+        original=original,
+        preview=preview,
+        preview_is_original=preview_is_original,
+        motion_score=motion_score,
+        frame_count=frame_count,
+        analysis_frames=analysis_frames,
+    )
+    try:
+        with transaction.atomic():
+            new.insert()
+    except BaseException:
+        new.discard()
+        raise
+    return new.segment
 
 
 def _segment_check(segment: Segment) -> None:
@@ -180,12 +242,28 @@ def _when(wall: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(wall, tz=dt.UTC)
 
 
-def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int | None:
-    """A camera reader's closed window: write its original (and a preview if needed), store it.
+@dataclass(frozen=True)
+class RemuxedWindow:
+    """A camera reader's closed window as files in a folder of its own, ready to be stored.
 
-    The ingest command hands this to the readers as their callback (cameras never imports
-    detection).
-    """
+    Remuxed in the reader's thread: the packets refer to the reader's open input, which it
+    closes when its session ends; the folder is removed once the window is stored (or not)."""
+
+    camera_id: int
+    folder: Path
+    original: Path
+    preview: Path | None
+    browser_playable: bool
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    motion_score: float | None
+    frame_count: int
+    analysis_frames: np.ndarray | None
+    deferred: bool
+
+
+def ingested_remux(config: CameraConfig, closed: SessionWindow) -> RemuxedWindow:
+    """Write a reader's closed window to files: its original (and a preview if needed)."""
     window, info = closed.window, closed.info
     if len(window.frames) >= 2:
         motion: float | None = motion_score(window.frames)
@@ -197,63 +275,134 @@ def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int | 
     else:
         # The reader's motion gate decoded nothing in it (a still scene): stored, not analysed.
         motion, analysis_frames = 0.0, None
-    with tempfile.TemporaryDirectory(prefix="abusewatch-window-") as folder:
-        original = Path(folder) / f"original{info.original_suffix}"
+    folder = Path(tempfile.mkdtemp(prefix="abusewatch-window-"))
+    try:
+        original = folder / f"original{info.original_suffix}"
         remux_packets(window.packets, info, original)
         preview: Path | None = None
         if not info.browser_playable:
-            preview = Path(folder) / "preview.mp4"
+            preview = folder / "preview.mp4"
             try:
                 transcode_preview(original, preview, fps=settings.PREVIEW_TRANSCODE_FPS)
             except MediaError:
                 logger.exception("camera %s: no preview for this window", config.camera_id)
                 safe_unlink(preview)
                 preview = None
-        segment = _store_retrying(
-            config.camera_id,
-            lambda: segment_create(
-                camera_id=config.camera_id,
-                started_at=_when(closed.wall_start),
-                ended_at=_when(closed.wall_end),
-                source=Segment.Source.INGEST,
-                original=original,
-                preview=preview,
-                preview_is_original=info.browser_playable,
-                motion_score=motion,
-                frame_count=max(window.source_frames, window.sent_frames),
-                analysis_frames=analysis_frames,
-                deferred=closed.shed,
-            ),
-        )
-    return segment.pk
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return RemuxedWindow(
+        camera_id=config.camera_id,
+        folder=folder,
+        original=original,
+        preview=preview,
+        browser_playable=info.browser_playable,
+        started_at=_when(closed.wall_start),
+        ended_at=_when(closed.wall_end),
+        motion_score=motion,
+        frame_count=max(window.source_frames, window.sent_frames),
+        analysis_frames=analysis_frames,
+        deferred=closed.shed,
+    )
 
 
-def _store_retrying(camera_id: int, store: Callable[[], Segment]) -> Segment:
-    """Store a camera's window, again after a transient database error.
+def store_ingested_window(config: CameraConfig, closed: SessionWindow) -> int:
+    """One camera reader's closed window, stored (see `store_ingested_windows`); raises what
+    storing it raised."""
+    outcome = store_ingested_windows([ingested_remux(config, closed)])[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
-    A camera's footage exists nowhere else: dropping a window because SQLite was locked by
-    another writer past its timeout, or because the PostgreSQL connection broke, loses it for
-    good. `segment_create` removes its files when the row is not written, so each try starts
-    clean; a fresh connection serves the next. Other errors (a conflict, invalid values) are
-    not transient and are raised at once.
+
+def store_ingested_windows(windows: Sequence[RemuxedWindow]) -> list[int | Exception]:
+    """Readers' remuxed windows: each one's files put in storage, then all their rows in one
+    transaction. Returns each window's segment id, or the error that kept it out; the
+    windows' folders are removed either way.
+
+    One transaction for a batch rather than one per window: under SQLite every transaction
+    queues for the one write lock, and under PostgreSQL every commit waits for its WAL flush;
+    at 96 cameras that was 48 a second. A window whose row is refused (a conflict, invalid
+    values) is rolled back alone, to its savepoint. A transient database error (SQLite
+    "database is locked" past its timeout, a broken PostgreSQL connection) rolls the batch
+    back and the batch is tried again on a fresh connection: a camera's footage exists nowhere
+    else. A window whose row is not written after the last try has its files removed.
     """
+    outcomes: list[int | Exception] = []
+    prepared: list[tuple[int, NewWindow]] = []
+    try:
+        for index, remuxed in enumerate(windows):
+            try:
+                prepared.append((index, _remuxed_prepare(remuxed)))
+            except Exception as error:
+                logger.exception("camera %s: could not store a window", remuxed.camera_id)
+                outcomes.append(error)
+            else:
+                outcomes.append(-1)
+    finally:
+        for remuxed in windows:
+            shutil.rmtree(remuxed.folder, ignore_errors=True)
+    # Cameras in one order everywhere (as the stage-1 worker stores its batches), so two
+    # processes that lock cameras for nearby cases never wait on each other in a circle.
+    prepared.sort(key=lambda item: (item[1].segment.camera_id, item[1].segment.started_at))
+    refused = _insert_retrying(prepared) if prepared else {}
+    for index, new in prepared:
+        if index in refused:
+            new.discard()
+            outcomes[index] = refused[index]
+        else:
+            outcomes[index] = new.segment.pk
+    return outcomes
+
+
+def _insert_retrying(prepared: Sequence[tuple[int, NewWindow]]) -> dict[int, Exception]:
+    """Write the windows' rows in one transaction; returns the refused ones' errors by index."""
     attempts = max(1, settings.INGEST_STORE_ATTEMPTS)
     for attempt in range(1, attempts + 1):
+        refused: dict[int, Exception] = {}
         try:
-            return store()
+            with transaction.atomic():
+                for index, new in prepared:
+                    try:
+                        with transaction.atomic():
+                            new.insert()
+                    except (ValidationError, IntegrityError) as error:
+                        refused[index] = error
         except OperationalError as error:
             if attempt == attempts:
-                raise
+                return dict.fromkeys((index for index, _new in prepared), error)
             logger.warning(
-                "camera %s: storing a window failed (%s), try %d of %d",
-                camera_id,
+                "storing %d window(s) failed (%s), try %d of %d",
+                len(prepared),
                 error,
                 attempt,
                 attempts,
             )
             connection.close()
             time.sleep(settings.INGEST_STORE_RETRY_SECONDS * attempt)
-    raise AssertionError("unreachable: the last attempt returns or raises")
+        except BaseException:
+            for _index, new in prepared:
+                new.discard()
+            raise
+        else:
+            return refused
+    raise AssertionError("unreachable: the last attempt returns")
+
+
+def _remuxed_prepare(remuxed: RemuxedWindow) -> NewWindow:
+    return segment_prepare(
+        camera_id=remuxed.camera_id,
+        started_at=remuxed.started_at,
+        ended_at=remuxed.ended_at,
+        source=Segment.Source.INGEST,
+        original=remuxed.original,
+        preview=remuxed.preview,
+        preview_is_original=remuxed.browser_playable,
+        motion_score=remuxed.motion_score,
+        frame_count=remuxed.frame_count,
+        analysis_frames=remuxed.analysis_frames,
+        deferred=remuxed.deferred,
+    )
 
 
 # --- Stage 2: enqueue ---------------------------------------------------------------------------

@@ -190,6 +190,8 @@ class IngestTotals:
     windows_still: int = 0  # stored without decoding: nothing moved
     frames_shed: int = 0  # packets left undecoded because the reader fell behind its stream
     windows_shed: int = 0  # stored for analysis later: decoding gave way to recording
+    windows_stored: int = 0  # rows written by the shard's window writer
+    store_batches: int = 0  # the writer's transactions (windows_stored / this: its batch size)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -246,15 +248,18 @@ class DecodeShedder:
         # (when, lag): increasing lags, so the first one is the window's smallest.
         self._lags: deque[tuple[float, float]] = deque()
 
-    def update(self, *, now: float, due: float) -> bool:
-        """`due`: when the packet at hand should have been read (monotonic seconds)."""
+    def update(self, *, now: float, due: float, storage_lag: float = 0.0) -> bool:
+        """`due`: when the packet at hand should have been read (monotonic seconds);
+        `storage_lag`: how long the oldest window handed to the shard's writer has waited to
+        be stored. Windows waiting to be stored are footage held only in this process: when
+        they pile up, decoding gives way to storing them as it gives way to reading."""
         lag = now - due
         while self._lags and self._lags[-1][1] >= lag:
             self._lags.pop()
         self._lags.append((now, lag))
         while self._lags[0][0] < now - self.baseline_seconds:
             self._lags.popleft()
-        behind = lag - self._lags[0][1]
+        behind = max(lag - self._lags[0][1], storage_lag)
         if self.shedding:
             self.shedding = behind >= self.resume_below
         else:
@@ -443,6 +448,8 @@ def publishable(totals: dict[str, int], *, cameras: int) -> dict[str, float | in
         "windows_still": totals["windows_still"],
         "frames_shed": totals["frames_shed"],
         "windows_shed": totals["windows_shed"],
+        "windows_stored": totals["windows_stored"],
+        "store_batches": totals["store_batches"],
         "updated": time.time(),
     }
 

@@ -89,15 +89,21 @@ class IngestManager:
         on_window: Callable[[CameraConfig, SessionWindow], Any],
         frame_spec: Callable[[], InputSpec],
         on_status: Callable[[CameraConfig, StatusReport], Any] | None = None,
+        on_stopped: Callable[[], Any] | None = None,
+        storage_lag: Callable[[], float] | None = None,
     ) -> None:
         """`on_window` stores a closed window and `frame_spec` gives the active model's input
         (its frame size and resize rule): the ingest command wires both to the pipeline
-        (detection sits above cameras)."""
+        (detection sits above cameras). `on_stopped` runs once every reader has stopped
+        (the window writer stores what they handed over); `storage_lag` says how far behind
+        that writer is (the readers' DecodeShedder gives way to it)."""
         self.shard_index = shard_index
         self.shard_count = shard_count
         self.frame_spec = frame_spec
         self.on_window = _db_safe(on_window)
         self.on_status = _db_safe(on_status or store_status)
+        self.on_stopped = on_stopped
+        self.storage_lag = storage_lag
         self.readers: dict[int, CameraReader] = {}
 
     def desired(self) -> dict[int, CameraConfig]:
@@ -153,6 +159,7 @@ class IngestManager:
                 # `close_all` runs in the reader thread and closes that thread's own.
                 on_exit=connections.close_all,
                 start_delay=delay,
+                storage_lag=self.storage_lag,
             )
             reader.start()
             self.readers[camera_id] = reader
@@ -179,3 +186,5 @@ class IngestManager:
         for reader in self.readers.values():
             reader.join(timeout)
         self.readers.clear()
+        if self.on_stopped is not None:
+            self.on_stopped()

@@ -139,12 +139,14 @@ class CameraReader(threading.Thread):
         paced: bool = True,
         totals: IngestTotals | None = None,
         start_delay: float = 0.0,
+        storage_lag: Callable[[], float] | None = None,
     ) -> None:
         """`decode_options`: decoder options and the motion gate (default: from settings).
         `paced=False` reads a file as fast as it decodes (bench, tests); `totals`: the counters
         this reader adds to (default: the process's, published by run_ingest); `start_delay`:
         seconds to wait before the first connection (IngestManager.sync spreads the readers it
-        starts together)."""
+        starts together); `storage_lag`: how far behind the shard's window writer is (seconds;
+        DecodeShedder)."""
         super().__init__(name=f"camera-{config.camera_id}", daemon=True)
         self.config = config
         self.on_window = on_window
@@ -158,6 +160,7 @@ class CameraReader(threading.Thread):
         self.paced = paced
         self.totals = totals if totals is not None else INGEST_TOTALS
         self.start_delay = max(0.0, start_delay)
+        self.storage_lag = storage_lag or (lambda: 0.0)
         self.stop_event = threading.Event()
         self.spec = InputSpec(
             height=config.frame_height, width=config.frame_width, resize=config.frame_resize
@@ -421,7 +424,7 @@ class CameraReader(threading.Thread):
                 # Behind its stream, the reader records without decoding (an arrival-timed
                 # source's packets are due when they arrive: never behind).
                 decoder.shedding = not arrival_timed and shedder.update(
-                    now=time.monotonic(), due=mono_origin + seconds
+                    now=time.monotonic(), due=mono_origin + seconds, storage_lag=self.storage_lag()
                 )
                 frames = decoder.push(packet, seconds=seconds, window_start=segmenter.open_since)
                 if not decoder.decoding and detect is None:

@@ -43,6 +43,13 @@ def test_a_delay_that_stays_is_learnt_within_the_baseline():
     assert still[0] and not still[-1]
 
 
+def test_windows_waiting_to_be_stored_shed_decoding_though_the_stream_is_on_time():
+    shedder = DecodeShedder(shed_after=2.0, resume_below=0.5)
+    waited = [0.0, 1.0, 2.5, 4.0, 3.0, 1.0, 0.4, 0.0]
+    seen = [shedder.update(now=t, due=t, storage_lag=lag) for t, lag in enumerate(waited)]
+    assert seen == [False, False, True, True, True, True, False, False]
+
+
 def test_shedding_is_off_at_zero():
     shedder = DecodeShedder(shed_after=0.0, resume_below=0.0)
     assert not shedder.update(now=100.0, due=0.0)

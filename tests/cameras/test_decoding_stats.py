@@ -22,6 +22,8 @@ NAMES = {
     "windows_still",
     "frames_shed",
     "windows_shed",
+    "windows_stored",
+    "store_batches",
     "updated",
 }
 

@@ -100,7 +100,7 @@ def test_a_window_locked_out_twice_is_stored_on_the_third_try(
     for segment in segments:
         assert Path(segment.original.path).stat().st_size == segment.original_size > 0
     assert stored_files(media_root) == {Path(segment.original.path) for segment in segments}
-    assert caplog.text.count("storing a window failed (database is locked)") == 2
+    assert caplog.text.count("storing 1 window(s) failed (database is locked)") == 2
     assert connection.is_usable()
 
 
@@ -128,5 +128,5 @@ def test_a_conflict_is_not_retried(world: World, play, settings, caplog):
 
     first, _ = play(store_twice)
     assert "already has footage" in str(first)
-    assert "storing a window failed" not in caplog.text
+    assert "window(s) failed" not in caplog.text
     assert Segment.objects.count() == 2
