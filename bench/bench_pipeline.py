@@ -13,7 +13,8 @@ analysis stream of the same footage (Camera.analysis_uri). Thresholds are forced
 is non-safe (the figures do not depend on the model).
 
 Reports, over the measured minutes (after a warm-up):
-- windows expected (stream time / window), stored, scored, skipped, and lost: never stored, or
+- windows expected (stream time / window), stored, scored, skipped, and lost: never stored (the
+  shards stop a window plus the shedding lag after the span, while the cameras stream on), or
   still pending (or failed) after the grace period. A window skipped with a reason (no motion,
   over capacity) was decided, not lost.
 - CPU cores used per process, peak resident memory (all the bench's children, sampled), CPU
@@ -605,6 +606,11 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         stats_end = read_ingest_stats()
         load_end = os.getloadavg()[0]
         backlog_count, backlog_oldest = pending_summary()
+        # The cameras stream on after the span, as real ones do: a reader that was up to its
+        # shedding lag behind still reads and stores the windows that closed inside the span
+        # before its shard stops. Stopped at the span's end, the seconds it had not yet read
+        # counted as footage lost, which no camera that keeps streaming loses.
+        time.sleep(window + settings.INGEST_SHED_LAG_SECONDS)
         for name in shards:
             children[name].terminate()
         # Windows that closed inside the measured span get a grace period to be decided.
