@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from bench.clips import fixture_clips
 from cameras.ingest.reader import CameraConfig, SessionWindow
+from cameras.models import Site
 from detection.models import Segment
 from detection.pipeline import RemuxedWindow, ingested_remux, store_ingested_windows
 from tests.conftest import World
@@ -127,3 +129,21 @@ def test_a_window_whose_files_cannot_be_stored_does_not_hold_back_the_others(
     assert isinstance(outcomes[1], int)
     assert list(Segment.objects.values_list("pk", flat=True)) == [outcomes[1]]
     assert stored_files(media_root) == {Path(Segment.objects.get().original.path)}
+
+
+def test_a_paused_site_s_windows_in_a_batch_are_stored_and_not_analysed(world: World, monkeypatch):
+    """The site's pause (storage quota against the legal minimum) is read once for the batch;
+    its cameras' windows are kept, not queued, the other site's are queued."""
+    queued: list[int] = []
+    monkeypatch.setattr("detection.pipeline.enqueue", lambda pk, frames: queued.append(pk))
+    Site.objects.filter(pk=world.site_a.pk).update(
+        analysis_paused_at=timezone.now(), analysis_paused_reason="quota"
+    )
+    paused = remuxed_windows(world, 2)
+    running = [replace(window, camera_id=world.camera_b.pk) for window in remuxed_windows(world, 1)]
+    outcomes = store_ingested_windows([*paused, *running])
+    ids = [pk for pk in outcomes if isinstance(pk, int)]
+    assert ids == outcomes, outcomes
+    statuses = [Segment.objects.get(pk=pk).status for pk in ids]
+    assert statuses == [Segment.Status.SKIPPED, Segment.Status.SKIPPED, Segment.Status.PENDING]
+    assert queued == [ids[2]]
