@@ -100,14 +100,26 @@ class WindowWriter(threading.Thread, Generic[Prepared]):
                         break
                     batch.append(item)
                 self._store(batch)
-                for _stored in batch:
-                    self._handed_over.popleft()
+            # A reader that outlived its join in IngestManager.stop_all may have handed over
+            # one more window behind the stop: stored too, not left in the queue.
+            leftover = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    leftover.append(item)
+            if leftover:
+                self._store(leftover)
         finally:
             connections.close_all()
 
     def _store(self, batch: list[Prepared]) -> None:
+        stored = 0
         try:
-            self.store_batch(batch)
+            # store_batch answers each window with its row's id or the error that kept it out.
+            stored = sum(not isinstance(outcome, Exception) for outcome in self.store_batch(batch))
         except DatabaseError:
             # Past its own tries (store_batch retries transient errors): drop the connection
             # so the next batch opens a fresh one, and keep storing.
@@ -115,6 +127,7 @@ class WindowWriter(threading.Thread, Generic[Prepared]):
             connection.close()
         except Exception:
             logger.exception("could not store %d window(s)", len(batch))
-        else:
-            self.totals.add(windows_stored=len(batch))
-        self.totals.add(store_batches=1)
+        finally:
+            for _taken in batch:
+                self._handed_over.popleft()
+        self.totals.add(windows_stored=stored, store_batches=1)

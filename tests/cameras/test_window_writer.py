@@ -33,13 +33,15 @@ class Recording:
         self.prepared_in.add(threading.current_thread().name)
         return int(closed)
 
-    def store(self, batch: Sequence[int]) -> list[int]:
+    def store(self, batch: Sequence[int]) -> list[int | Exception]:
         self.started.set()
         assert self.release.wait(10)
         self.batches.append(list(batch))
         if self.fail_first and len(self.batches) == 1:
             raise OSError("disk full")
-        return list(batch)
+        # A negative window stands for one whose row was refused (store_ingested_windows
+        # answers it with the error).
+        return [ValueError("refused") if window < 0 else window for window in batch]
 
 
 def writer_for(
@@ -144,3 +146,15 @@ def test_lag_is_how_long_the_oldest_waiting_window_has_waited():
     store.release.set()
     writer.close()
     assert writer.lag() == 0.0
+
+
+def test_only_the_windows_stored_count_as_stored():
+    store = Recording()
+    store.release.set()
+    writer = writer_for(store)
+    hand_over(writer, 1)
+    writer.close()
+    writer = writer_for(store)
+    hand_over(writer, -2)
+    writer.close()
+    assert writer.totals.windows_stored == 0 and writer.totals.store_batches == 1
