@@ -18,10 +18,10 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import numpy as np
 from celery import signature
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+Done = TypeVar("Done")
+
 # Cases a new non-safe window may still join; a dismissed or closed case stays closed.
 MERGEABLE = (
     Case.Status.OPEN,
@@ -81,8 +83,13 @@ class SegmentConflict(ValidationError):
 # --- Stage 1: store a window --------------------------------------------------------------------
 
 
-def site_analysis_paused(camera_id: int) -> bool:
-    return Camera.objects.filter(pk=camera_id, site__analysis_paused_at__isnull=False).exists()
+def cameras_analysis_paused(camera_ids: Collection[int]) -> set[int]:
+    """Which of these cameras' sites have analysis paused (detection/retention.py)."""
+    return set(
+        Camera.objects.filter(
+            pk__in=camera_ids, site__analysis_paused_at__isnull=False
+        ).values_list("pk", flat=True)
+    )
 
 
 @dataclass
@@ -166,7 +173,7 @@ def segment_prepare(
     # Storage quota and legal minimum collided (detection/retention.py): keep recording, stop
     # analysing, until an operator adds space.
     if analysis_paused is None:
-        analysis_paused = site_analysis_paused(camera_id)
+        analysis_paused = camera_id in cameras_analysis_paused({camera_id})
     gated = gated or analysis_paused
     segment.status = Segment.Status.SKIPPED if gated else Segment.Status.PENDING
     if gated:
@@ -362,12 +369,11 @@ def store_ingested_windows(windows: Sequence[RemuxedWindow]) -> list[int | Excep
     outcomes: list[int | Exception] = []
     prepared: list[tuple[int, NewWindow]] = []
     try:
-        # One query for the batch: a window each was a sixth of the writer's time at 96 cameras.
-        paused = set(
-            Camera.objects.filter(
-                pk__in={remuxed.camera_id for remuxed in windows},
-                site__analysis_paused_at__isnull=False,
-            ).values_list("pk", flat=True)
+        # One query for the batch (a window each was a sixth of the writer's time at 96
+        # cameras), retried as the rows are: the folders go with the batch when it raises.
+        camera_ids = {remuxed.camera_id for remuxed in windows}
+        paused = _retrying(
+            "reading the sites' analysis pause", lambda: cameras_analysis_paused(camera_ids)
         )
         for index, remuxed in enumerate(windows):
             try:
@@ -393,44 +399,48 @@ def store_ingested_windows(windows: Sequence[RemuxedWindow]) -> list[int | Excep
     return outcomes
 
 
-def _insert_retrying(prepared: Sequence[tuple[int, NewWindow]]) -> dict[int, Exception]:
-    """Write the windows' rows in one transaction; returns the refused ones' errors by index."""
+def _retrying(what: str, operation: Callable[[], Done]) -> Done:
+    """`operation`, tried again on a fresh connection after a transient database error
+    (INGEST_STORE_ATTEMPTS tries in all); the last try's error is raised."""
     attempts = max(1, settings.INGEST_STORE_ATTEMPTS)
-    for attempt in range(1, attempts + 1):
-        refused: dict[int, Exception] = {}
-        # Cameras whose row lock this transaction holds: taken once, not once a window.
-        locked: set[int] = set()
+    for attempt in range(1, attempts):
         try:
-            with transaction.atomic():
-                for index, new in prepared:
-                    camera_id = new.segment.camera_id
-                    try:
-                        with transaction.atomic():
-                            new.insert(camera_locked=camera_id in locked)
-                    except (ValidationError, IntegrityError) as error:
-                        refused[index] = error
-                    else:
-                        if new.gated or new.deferred:
-                            locked.add(camera_id)
+            return operation()
         except OperationalError as error:
-            if attempt == attempts:
-                return dict.fromkeys((index for index, _new in prepared), error)
-            logger.warning(
-                "storing %d window(s) failed (%s), try %d of %d",
-                len(prepared),
-                error,
-                attempt,
-                attempts,
-            )
+            logger.warning("%s failed (%s), try %d of %d", what, error, attempt, attempts)
             connection.close()
             time.sleep(settings.INGEST_STORE_RETRY_SECONDS * attempt)
-        except BaseException:
-            for _index, new in prepared:
-                new.discard()
-            raise
-        else:
-            return refused
-    raise AssertionError("unreachable: the last attempt returns")
+    return operation()
+
+
+def _insert_retrying(prepared: Sequence[tuple[int, NewWindow]]) -> dict[int, Exception]:
+    """Write the windows' rows in one transaction; returns the refused ones' errors by index."""
+    try:
+        return _retrying(f"storing {len(prepared)} window(s)", lambda: _insert(prepared))
+    except OperationalError as error:
+        return dict.fromkeys((index for index, _new in prepared), error)
+    except BaseException:
+        for _index, new in prepared:
+            new.discard()
+        raise
+
+
+def _insert(prepared: Sequence[tuple[int, NewWindow]]) -> dict[int, Exception]:
+    refused: dict[int, Exception] = {}
+    # Cameras whose row lock this transaction holds: taken once, not once a window.
+    locked: set[int] = set()
+    with transaction.atomic():
+        for index, new in prepared:
+            camera_id = new.segment.camera_id
+            try:
+                with transaction.atomic():
+                    new.insert(camera_locked=camera_id in locked)
+            except (ValidationError, IntegrityError) as error:
+                refused[index] = error
+            else:
+                if new.gated or new.deferred:
+                    locked.add(camera_id)
+    return refused
 
 
 def _remuxed_prepare(remuxed: RemuxedWindow, analysis_paused: bool) -> NewWindow:

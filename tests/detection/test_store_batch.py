@@ -20,6 +20,7 @@ from django.utils import timezone
 from bench.clips import fixture_clips
 from cameras.ingest.reader import CameraConfig, SessionWindow
 from cameras.models import Site
+from detection import pipeline
 from detection.models import Segment
 from detection.pipeline import RemuxedWindow, ingested_remux, store_ingested_windows
 from tests.conftest import World
@@ -147,3 +148,28 @@ def test_a_paused_site_s_windows_in_a_batch_are_stored_and_not_analysed(world: W
     statuses = [Segment.objects.get(pk=pk).status for pk in ids]
     assert statuses == [Segment.Status.SKIPPED, Segment.Status.SKIPPED, Segment.Status.PENDING]
     assert queued == [ids[2]]
+
+
+@pytest.mark.usefixtures("still")
+def test_a_connection_lost_while_reading_the_pause_is_retried_and_the_batch_stored(
+    world: World, settings, monkeypatch, caplog
+):
+    """The batch's one read before its rows (which sites have analysis paused) is retried
+    like the rows: a dropped connection there must not cost the batch its footage."""
+    settings.INGEST_STORE_ATTEMPTS = 3
+    settings.INGEST_STORE_RETRY_SECONDS = 0.01
+    remuxed = remuxed_windows(world, 2)
+    real, calls = pipeline.cameras_analysis_paused, []
+
+    def dropped_once(camera_ids: Any) -> set[int]:
+        calls.append(camera_ids)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(camera_ids)
+
+    monkeypatch.setattr(pipeline, "cameras_analysis_paused", dropped_once)
+    outcomes = store_ingested_windows(remuxed)
+    assert all(isinstance(outcome, int) for outcome in outcomes), outcomes
+    assert Segment.objects.count() == 2
+    assert len(calls) == 2
+    assert "reading the sites' analysis pause failed (server closed" in caplog.text
