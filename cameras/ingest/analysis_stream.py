@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import av
 import numpy as np
 
+from cameras.ingest.decoding import INGEST_TOTALS, IngestTotals, any_within
 from cameras.ingest.reader import ARRIVAL_TIMED_FORMATS, clips_of, redact
 from cameras.sources import Source, SourceError, parse_source_uri
 from ml.frames import FrameSampler
@@ -52,6 +53,9 @@ class AnalysisFrame:
     seconds: float
     image: np.ndarray | None  # only for frames that fill analysis ticks
     ticks: tuple[float, ...]  # the analysis ticks it fills, on the same clock
+    # Not decoded: the shard was behind (DetectFeed.shedding), so this packet was only read.
+    # Its time still moves the stream on, and the window holding it is analysed later.
+    shed: bool = False
 
 
 class AnalysisStream(threading.Thread):
@@ -85,6 +89,10 @@ class AnalysisStream(threading.Thread):
         # while this one runs on (the reader then ends the session at its read timeout).
         self._frames: deque[AnalysisFrame] = deque(maxlen=MAX_QUEUED_FRAMES)
         self.progress = float("-inf")  # main-clock seconds of the last frame queued
+        # Set by the reader thread while its shard is behind (DecodeShedder): packets are read
+        # and timed but not decoded, and decoding resumes at the next keyframe.
+        self.shedding = False
+        self.packets_read = 0
         self.frames_decoded = 0
         self.ended = False  # the stream ended of its own accord (normal for a file)
         self.failure: str | None = None  # why it stopped, when it failed
@@ -148,45 +156,115 @@ class AnalysisStream(threading.Thread):
             # As the main path: one thread per decoder, many cameras share two cores.
             stream.thread_type = "SLICE"
             stream.codec_context.thread_count = 1
-            time_base = stream.time_base
-            arrival_timed = container.format.name in ARRIVAL_TIMED_FORMATS
-            paced = self.source.type.paced and not arrival_timed
+            clock = _DetectClock(
+                time_base=stream.time_base,
+                arrival_timed=container.format.name in ARRIVAL_TIMED_FORMATS,
+                paced=self.source.type.paced,
+                synchronous=self.synchronous,
+                epoch_mono=self.epoch_mono,
+            )
             sampler = FrameSampler(self.fps)
-            first_pts: float | None = None
-            offset = 0.0
-            pace_origin = self.epoch_mono
-            for frame in container.decode(stream):
+            # After packets were left undecoded the decoder's references are gone: it starts
+            # again at a keyframe, and the packets before that are left undecoded too.
+            wait_for_keyframe = False
+            for packet in container.demux(stream):
                 if self._stop_event.is_set():
                     return
-                arrived = time.monotonic()
-                if arrival_timed or frame.pts is None or time_base is None:
-                    seconds = arrived - self.epoch_mono
-                else:
-                    own = float(frame.pts * time_base)
-                    if first_pts is None:
-                        first_pts = own
-                        if not self.synchronous:
-                            offset = arrived - self.epoch_mono
-                            pace_origin = arrived
-                    seconds = offset + own - first_pts
-                    if paced:
-                        delay = pace_origin + (own - first_pts) - time.monotonic()
-                        if delay > 0 and self._stop_event.wait(delay):
+                if packet.size == 0:
+                    # End of stream: the decoder's held-back frames, unless it was left behind.
+                    frames = [] if wait_for_keyframe else packet.decode()
+                    for frame in frames:
+                        if not self._queue_frame(frame, clock, sampler):
                             return
-                self.frames_decoded += 1
-                slots = sampler.slots(seconds)
-                image = self.convert(frame) if slots else None
-                assert sampler.origin is not None, "set by the first frame offered"
-                ticks = tuple(sampler.origin + slot.seconds for slot in slots)
-                with self._changed:
-                    self._frames.append(AnalysisFrame(seconds, image, ticks))
-                    self.progress = max(self.progress, seconds)
-                    self._changed.notify_all()
-            if self.frames_decoded == 0:
+                    continue
+                self.packets_read += 1
+                if self.shedding or (wait_for_keyframe and not packet.is_keyframe):
+                    wait_for_keyframe = True
+                    seconds = clock.seconds(packet.pts, time.monotonic())
+                    if not self._pace(clock, packet.pts):
+                        return
+                    self._queue(AnalysisFrame(seconds, None, (), shed=True))
+                    continue
+                if wait_for_keyframe:
+                    stream.codec_context.flush_buffers()
+                    wait_for_keyframe = False
+                for frame in packet.decode():
+                    if not self._queue_frame(frame, clock, sampler):
+                        return
+            if self.packets_read == 0:
                 raise SourceEndedEarly("the detect stream sent no video")
             if not self.source.type.loops and not self._stop_event.is_set():
                 # A live source that ends has disconnected.
                 raise SourceEndedEarly("the detect stream ended")
+
+    def _queue_frame(self, frame: Any, clock: _DetectClock, sampler: FrameSampler) -> bool:
+        """Time, pace, sample and queue one decoded frame; False when stopped meanwhile."""
+        seconds = clock.seconds(frame.pts, time.monotonic())
+        if not self._pace(clock, frame.pts):
+            return False
+        self.frames_decoded += 1
+        slots = sampler.slots(seconds)
+        image = self.convert(frame) if slots else None
+        assert sampler.origin is not None, "set by the first frame offered"
+        ticks = tuple(sampler.origin + slot.seconds for slot in slots)
+        self._queue(AnalysisFrame(seconds, image, ticks))
+        return True
+
+    def _pace(self, clock: _DetectClock, pts: int | None) -> bool:
+        """Wait until a replayed file's packet is due; False when stopped meanwhile."""
+        delay = clock.delay(pts)
+        return not (delay > 0 and self._stop_event.wait(delay))
+
+    def _queue(self, frame: AnalysisFrame) -> None:
+        with self._changed:
+            self._frames.append(frame)
+            self.progress = max(self.progress, frame.seconds)
+            self._changed.notify_all()
+
+
+class _DetectClock:
+    """A detect packet's or frame's time on the main stream's clock (see the module's doc)."""
+
+    def __init__(
+        self,
+        *,
+        time_base: Any,
+        arrival_timed: bool,
+        paced: bool,
+        synchronous: bool,
+        epoch_mono: float,
+    ) -> None:
+        self.time_base = time_base
+        self.arrival_timed = arrival_timed
+        self.paced = paced and not arrival_timed
+        self.synchronous = synchronous
+        self.epoch_mono = epoch_mono
+        self.first_pts: float | None = None
+        self.offset = 0.0
+        self.pace_origin = epoch_mono
+
+    def _own(self, pts: int | None) -> float | None:
+        if self.arrival_timed or pts is None or self.time_base is None:
+            return None
+        return float(pts * self.time_base)
+
+    def seconds(self, pts: int | None, arrived: float) -> float:
+        own = self._own(pts)
+        if own is None:
+            return arrived - self.epoch_mono
+        if self.first_pts is None:
+            self.first_pts = own
+            if not self.synchronous:
+                self.offset = arrived - self.epoch_mono
+                self.pace_origin = arrived
+        return self.offset + own - self.first_pts
+
+    def delay(self, pts: int | None) -> float:
+        """How long until a paced source's packet or frame is due (0 when not paced)."""
+        own = self._own(pts)
+        if not self.paced or own is None or self.first_pts is None:
+            return 0.0
+        return self.pace_origin + (own - self.first_pts) - time.monotonic()
 
 
 class SourceEndedEarly(Exception):
@@ -223,6 +301,7 @@ class DetectFeed:
         backoff_initial: float,
         backoff_max: float,
         name: str,
+        totals: IngestTotals | None = None,
     ) -> None:
         self.analysis_uri = analysis_uri
         self.main = main
@@ -238,6 +317,7 @@ class DetectFeed:
         self.backoff = backoff_initial
         self.backoff_max = backoff_max
         self.name = name
+        self.totals = totals if totals is not None else INGEST_TOTALS
         self.stream: AnalysisStream | None = None
         self.epoch_mono: float | None = None
         self.fallback = False  # the reader decodes the main stream for analysis
@@ -249,9 +329,15 @@ class DetectFeed:
         # A file main stream with a file detect stream: both replayed from their start at the
         # same moment, on one clock (else the detect stream is mapped by arrival).
         self.replayed_pair = self._replayed_pair(main, analysis_uri)
+        # Set by the reader: the shard is behind, the detect stream reads without decoding.
+        self._shedding = False
+        # Main-clock times of detect packets left undecoded for that, as long as a window may
+        # still ask about them (`shed_in`).
+        self._shed: deque[float] = deque()
         # Counters the tests read.
         self.main_packets_decoded = 0
         self.frames_from_detect = 0
+        self.frames_shed = 0
 
     @staticmethod
     def _replayed_pair(main: Source, analysis_uri: str) -> bool:
@@ -286,7 +372,25 @@ class DetectFeed:
             read_timeout=self.read_timeout,
             name=f"{self.name}-detect",
         )
+        self.stream.shedding = self._shedding
         self.stream.start()
+
+    @property
+    def shedding(self) -> bool:
+        return self._shedding
+
+    @shedding.setter
+    def shedding(self, value: bool) -> None:
+        """The reader's DecodeShedder verdict for the packet at hand, passed on to the thread
+        that decodes: the detect stream's decoding is what a shard behind must give up."""
+        self._shedding = value
+        if self.stream is not None:
+            self.stream.shedding = value
+
+    def shed_in(self, start: float, end: float) -> bool:
+        """Whether detect frames in [start, end) (main clock) were left undecoded because the
+        shard was behind: the window is stored for analysis later, as the main path's."""
+        return any_within(self._shed, start, end)
 
     def before_packet(self, seconds: float, keyframe: bool, add_frame: FrameSink) -> bool:
         """Hand the detect frames up to `seconds` to `add_frame`; True when the reader must
@@ -297,7 +401,7 @@ class DetectFeed:
             # Frames before this packet only, as a decoder would have given them by now: the
             # segmenter starts its clock at the first packet.
             self._drain(stream, add_frame, before=seconds)
-            if not self.serving and stream.frames_decoded:
+            if not self.serving and stream.packets_read:
                 # Serving (again, after a session that fell back): the detail says so.
                 self.serving = True
                 self.on_unavailable(None)
@@ -314,7 +418,7 @@ class DetectFeed:
                     self._fall_back("the detect clip is shorter than the main clip")
         elif self.fallback:
             if stream is not None:
-                if stream.frames_decoded and stream.failure is None:
+                if stream.packets_read and stream.failure is None:
                     # Back: its frames take over from the main stream's from here on.
                     self.fallback = False
                     self.serving = True
@@ -368,6 +472,13 @@ class DetectFeed:
         self, stream: AnalysisStream, add_frame: FrameSink, *, before: float = float("inf")
     ) -> None:
         for frame in stream.take(before):
+            if frame.shed:
+                self._shed.append(frame.seconds)
+                self.frames_shed += 1
+                self.totals.add(frames_shed=1)
+                # Still a frame the camera sent (the window's frame count).
+                add_frame(frame.seconds, None, ticks=())
+                continue
             ticks = self.ticks_after_detect(frame.ticks)
             if frame.ticks and not ticks:
                 continue  # its ticks were filled by the main stream meanwhile

@@ -351,18 +351,14 @@ class AnalysisDecoder:
     def undecoded_in(self, start: float, end: float) -> bool:
         """Whether frames in [start, end) were left undecoded (or still wait, which for a
         window being closed is the same thing)."""
-        while self._undecoded and self._undecoded[0] < start - EPSILON:
-            self._undecoded.popleft()
-        return any(start - EPSILON <= at < end - EPSILON for at in self._undecoded) or any(
-            start - EPSILON <= at < end - EPSILON for _, at, _, _ in self._pending
+        return any_within(self._undecoded, start, end) or any(
+            within(at, start, end) for _, at, _, _ in self._pending
         )
 
     def shed_in(self, start: float, end: float) -> bool:
         """Whether frames in [start, end) were left undecoded because the reader was behind."""
-        while self._shed and self._shed[0] < start - EPSILON:
-            self._shed.popleft()
-        return any(start - EPSILON <= at < end - EPSILON for at in self._shed) or any(
-            shed and start - EPSILON <= at < end - EPSILON for _, at, _, shed in self._pending
+        return any_within(self._shed, start, end) or any(
+            shed and within(at, start, end) for _, at, _, shed in self._pending
         )
 
     def flush(self, packet: Any) -> list[Any]:
@@ -436,6 +432,18 @@ class AnalysisDecoder:
         self.totals.add(frames_not_decoded=count)
 
 
+def within(seconds: float, start: float, end: float) -> bool:
+    return start - EPSILON <= seconds < end - EPSILON
+
+
+def any_within(times: deque[float], start: float, end: float) -> bool:
+    """Whether one of the increasing `times` falls in [start, end); the times before `start`
+    are forgotten (windows are asked about in order)."""
+    while times and times[0] < start - EPSILON:
+        times.popleft()
+    return any(within(at, start, end) for at in times)
+
+
 def publishable(totals: dict[str, int], *, cameras: int) -> dict[str, float | int]:
     """The stats record `run_ingest` publishes (names read by bench/bench_pipeline.py)."""
     return {
@@ -462,6 +470,7 @@ __all__ = [
     "GateThresholds",
     "IngestTotals",
     "MotionGate",
+    "any_within",
     "pixel_motion",
     "publishable",
 ]

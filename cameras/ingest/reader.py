@@ -283,6 +283,7 @@ class CameraReader(threading.Thread):
             backoff_initial=self.backoff_initial,
             backoff_max=self.backoff_max,
             name=self.name,
+            totals=self.totals,
         )
         return self.detect_feed
 
@@ -414,18 +415,24 @@ class CameraReader(threading.Thread):
                     if detect is not None:
                         detect.close(None, segmenter.add_frame)
                     for window in segmenter.flush():
-                        self._emit(window, info, wall_origin, decoder)
+                        self._emit(window, info, wall_origin, decoder, detect)
                     decoder.close()
                     raise SourceEnded(f"{gap}; starting the stream again") from gap
                 for window in closed:
-                    self._emit(window, info, wall_origin, decoder)
-                if not decode:
-                    continue  # the detect stream is analysed: the main one is only recorded
-                # Behind its stream, the reader records without decoding (an arrival-timed
-                # source's packets are due when they arrive: never behind).
-                decoder.shedding = not arrival_timed and shedder.update(
+                    self._emit(window, info, wall_origin, decoder, detect)
+                # Behind its stream, or its shard's writer behind storing, the reader records
+                # without decoding (an arrival-timed source's packets are due when they
+                # arrive: never behind); measured after storing the windows this packet
+                # closed, which is where a reader loses time.
+                shedding = not arrival_timed and shedder.update(
                     now=time.monotonic(), due=mono_origin + seconds, storage_lag=self.storage_lag()
                 )
+                if detect is not None:
+                    # Decoding the detect stream is then what gives way (its own thread).
+                    detect.shedding = shedding
+                if not decode:
+                    continue  # the detect stream is analysed: the main one is only recorded
+                decoder.shedding = shedding
                 frames = decoder.push(packet, seconds=seconds, window_start=segmenter.open_since)
                 if not decoder.decoding and detect is None:
                     # Left undecoded by the motion gate, but a frame the camera sent: the
@@ -446,7 +453,7 @@ class CameraReader(threading.Thread):
             # The open window is stored on a stop too: what the camera sent of it is footage,
             # and it exists nowhere else (up to a window per camera at every restart).
             for window in segmenter.flush():
-                self._emit(window, info, wall_origin, decoder)
+                self._emit(window, info, wall_origin, decoder, detect)
             end = self._stored_until()
             if source.type.loops and end is not None and not self.stop_event.is_set():
                 self._replay_end = (wall_origin + end, mono_origin + end)
@@ -463,12 +470,18 @@ class CameraReader(threading.Thread):
         yield from container.demux(stream)
 
     def _emit(
-        self, window: Window, info: StreamInfo, wall_origin: float, decoder: AnalysisDecoder
+        self,
+        window: Window,
+        info: StreamInfo,
+        wall_origin: float,
+        decoder: AnalysisDecoder,
+        detect: DetectFeed | None,
     ) -> None:
         if not window.packets:
             return
         undecoded = shed = False
-        if decoder.shed_in(window.start, window.end):
+        detect_shed = detect is not None and detect.shed_in(window.start, window.end)
+        if decoder.shed_in(window.start, window.end) or detect_shed:
             # The reader was behind its stream: recorded now, analysed when the load allows.
             window.frames, shed = [], True
         elif decoder.undecoded_in(window.start, window.end) and window.source_frames:

@@ -15,6 +15,7 @@ import av
 import pytest
 
 from bench.clips import encode_clip, fixture_clips
+from cameras.ingest.decoding import DecodeOptions
 from cameras.ingest.reader import CameraConfig, CameraReader, SessionWindow, StatusReport
 from cameras.sources import parse_source_uri
 from cameras.status_details import DETECT_STREAM_UNAVAILABLE, RECEIVING_VIDEO
@@ -203,3 +204,38 @@ def test_a_detect_clip_that_appears_serves_from_the_next_replay(clips, tmp_path)
     assert feed is not None and not feed.fallback and feed.main_packets_decoded == 0
     assert run.reports[-1].detail == RECEIVING_VIDEO
     assert len(run.windows) == 2 * windows_before
+
+
+def test_a_shard_behind_stops_decoding_the_detect_stream_and_resumes_at_a_keyframe(tmp_path):
+    """Issue #14: with detect streams, decoding them is the shard's cost, so it is what gives
+    way when the shard's window writer falls behind (before, only the main stream's decoding
+    did, and 64 cameras with detect streams starved the writer: windows never stored)."""
+    sources = fixture_clips()[:5]
+    main = encode_clip(sources, tmp_path / "main10.mp4")
+    detect = encode_clip(sources, tmp_path / "detect10.mp4", width=320, height=180)
+    run = Run(main, str(detect))
+    # The writer is 5 s behind from the first window's hand-over until the second's.
+    run.reader.storage_lag = lambda: 5.0 if len(run.windows) == 1 else 0.0
+    run.reader.decode_options = DecodeOptions(motion_gate=False, shed_after=2.0, shed_resume=0.5)
+    run.play_once()
+
+    feed = run.reader.detect_feed
+    assert feed is not None and not feed.fallback, "shedding is not the detect stream failing"
+    assert feed.main_packets_decoded == 0
+    assert feed.frames_shed > 0
+    shed = [closed.shed for closed in run.windows]
+    assert len(shed) == 5
+    # The second window was shed; the third too, as decoding waits for a keyframe after the
+    # lag ends; then the detect stream serves again.
+    assert shed[0] is False and shed[1] is True and shed[-1] is False, shed
+    assert run.reader.windows_shed == sum(shed)
+    for closed in run.windows:
+        if closed.shed:
+            assert closed.window.frames == [], "no half set of analysis frames"
+    assert [len(w.window.frames) for w in run.windows if not w.shed][:-1] == [20] * (
+        len(shed) - sum(shed) - 1
+    )
+    # Every main packet was recorded, shed or not.
+    recorded = {(p.pts, p.data) for closed in run.windows for p in closed.window.packets}
+    assert recorded == main_packets(main)
+    assert all(r.detail == RECEIVING_VIDEO for r in run.reports if r.status == "online")

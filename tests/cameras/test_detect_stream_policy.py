@@ -43,7 +43,7 @@ def test_a_detect_stream_cannot_reach_a_blocked_address(
 class StalledStream:
     """A detect stream that delivered a frame once and then nothing more, without closing."""
 
-    frames_decoded = 1
+    packets_read = frames_decoded = 1
     failure = None
     ended = False
     finished = False
