@@ -72,6 +72,7 @@ class AnalysisStream(threading.Thread):
         synchronous: bool,
         read_timeout: float,
         name: str,
+        totals: IngestTotals | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.source = source
@@ -83,6 +84,8 @@ class AnalysisStream(threading.Thread):
         # the main stream's origin (offset 0) instead of being mapped by arrival.
         self.synchronous = synchronous
         self.read_timeout = read_timeout
+        # The shard's counters: a detect stream's packets and decoding are the shard's cost.
+        self.totals = totals if totals is not None else INGEST_TOTALS
         self._stop_event = threading.Event()
         self._changed = threading.Condition()
         # Drained at every main packet; the bound only matters if the main stream stalls
@@ -180,6 +183,7 @@ class AnalysisStream(threading.Thread):
                 self.packets_read += 1
                 if self.shedding or (wait_for_keyframe and not packet.is_keyframe):
                     wait_for_keyframe = True
+                    self.totals.add(packets=1, frames_not_decoded=1)
                     seconds = clock.seconds(packet.pts, time.monotonic())
                     if not self._pace(clock, packet.pts):
                         return
@@ -188,6 +192,7 @@ class AnalysisStream(threading.Thread):
                 if wait_for_keyframe:
                     stream.codec_context.flush_buffers()
                     wait_for_keyframe = False
+                self.totals.add(packets=1)
                 for frame in packet.decode():
                     if not self._queue_frame(frame, clock, sampler):
                         return
@@ -203,6 +208,7 @@ class AnalysisStream(threading.Thread):
         if not self._pace(clock, frame.pts):
             return False
         self.frames_decoded += 1
+        self.totals.add(frames_decoded=1)
         slots = sampler.slots(seconds)
         image = self.convert(frame) if slots else None
         assert sampler.origin is not None, "set by the first frame offered"
@@ -371,6 +377,7 @@ class DetectFeed:
             synchronous=self.replayed_pair,
             read_timeout=self.read_timeout,
             name=f"{self.name}-detect",
+            totals=self.totals,
         )
         self.stream.shedding = self._shedding
         self.stream.start()

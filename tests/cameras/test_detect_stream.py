@@ -15,7 +15,7 @@ import av
 import pytest
 
 from bench.clips import encode_clip, fixture_clips
-from cameras.ingest.decoding import DecodeOptions
+from cameras.ingest.decoding import DecodeOptions, IngestTotals
 from cameras.ingest.reader import CameraConfig, CameraReader, SessionWindow, StatusReport
 from cameras.sources import parse_source_uri
 from cameras.status_details import DETECT_STREAM_UNAVAILABLE, RECEIVING_VIDEO
@@ -214,6 +214,7 @@ def test_a_shard_behind_stops_decoding_the_detect_stream_and_resumes_at_a_keyfra
     main = encode_clip(sources, tmp_path / "main10.mp4")
     detect = encode_clip(sources, tmp_path / "detect10.mp4", width=320, height=180)
     run = Run(main, str(detect))
+    run.reader.totals = totals = IngestTotals()
     # The writer is 5 s behind from the first window's hand-over until the second's.
     run.reader.storage_lag = lambda: 5.0 if len(run.windows) == 1 else 0.0
     run.reader.decode_options = DecodeOptions(motion_gate=False, shed_after=2.0, shed_resume=0.5)
@@ -223,6 +224,12 @@ def test_a_shard_behind_stops_decoding_the_detect_stream_and_resumes_at_a_keyfra
     assert feed is not None and not feed.fallback, "shedding is not the detect stream failing"
     assert feed.main_packets_decoded == 0
     assert feed.frames_shed > 0
+    # The shard's counters (the bench's `ingest_stats`) hold the detect stream's decoding:
+    # every detect packet was decoded or, for capacity, not.
+    counted = totals.snapshot()
+    assert counted["frames_shed"] == counted["frames_not_decoded"] == feed.frames_shed
+    assert counted["frames_decoded"] > 0
+    assert counted["packets"] == counted["frames_decoded"] + counted["frames_not_decoded"]
     shed = [closed.shed for closed in run.windows]
     assert len(shed) == 5
     # The second window was shed; the third too, as decoding waits for a keyframe after the
